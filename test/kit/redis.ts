@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createMockRedis } from './mock-redis.ts';
+import { RoundTripLog } from './round-trips.ts';
+
+/** Set by the runner's --redis flag; unset means the mock. */
+export const REDIS_URL = process.env.REDIS_URL || undefined;
+export const REDIS_MODE: 'mock' | 'real' = REDIS_URL ? 'real' : 'mock';
+
+// Every key of this run lives under lab:<run>:<test>: so a shared server is never disturbed.
+const RUN_ID = randomBytes(3).toString('hex');
+let nextTest = 0;
+let nextMockPort = 40_000;
+
+/** The Redis a graded test works with. */
+export interface LabRedis {
+  mode: 'mock' | 'real';
+  /** The client to hand to the code under test. Its round trips are recorded. */
+  redis: Redis;
+  /** A client for the test's own reads and writes: same keys, not recorded. */
+  raw: Redis;
+  /** Another client over the same data, as a second process (or a restarted one) would have. */
+  connect(): Redis;
+  /** Round trips of `redis` and of every client from `connect()`. */
+  roundTrips: RoundTripLog;
+  /** Keys the test's keyspace holds now, without the run prefix. */
+  keys(): Promise<string[]>;
+  /** Remaining time to live in ms: -1 no expiry, -2 no such key (as PTTL). */
+  ttlMs(key: string): Promise<number>;
+  /** The real-server key prefix ('' with the mock); the clock uses it to age keys. */
+  prefix: string;
+  close(): Promise<void>;
+}
+
+const open = new Set<LabRedis>();
+
+/**
+ * A fresh, isolated Redis for one test: its own mock server, or on a real server its own key
+ * prefix, deleted by `close()`. Never FLUSHDB/FLUSHALL: a learner's server may hold real data.
+ */
+export async function createLabRedis(): Promise<LabRedis> {
+  const prefix = `lab:${RUN_ID}:${++nextTest}:`;
+  const roundTrips = new RoundTripLog();
+  const clients: Redis[] = [];
+  let make: () => Redis;
+  let admin: Redis | undefined;
+
+  if (REDIS_URL) {
+    admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await admin.connect();
+    } catch (error) {
+      admin.disconnect();
+      throw new Error(
+        `Cannot reach the Redis server at ${REDIS_URL} (${(error as Error).message}). ` +
+          'Start one (redis-server) or grade against the mock by leaving out --redis.',
+      );
+    }
+    make = () => new Redis(REDIS_URL!, { keyPrefix: prefix, maxRetriesPerRequest: 1 });
+  } else {
+    const port = nextMockPort++;
+    make = () => createMockRedis(port, prefix);
+  }
+
+  const client = (record: boolean) => {
+    const created = make();
+    clients.push(created);
+    return record ? roundTrips.watch(created) : created;
+  };
+  const raw = client(false);
+  const redis = client(true);
+  if (admin) await Promise.all([raw.ping(), redis.ping()]);
+  roundTrips.reset();
+
+  const lab: LabRedis = {
+    mode: REDIS_MODE,
+    redis,
+    raw,
+    prefix: REDIS_URL ? prefix : '',
+    roundTrips,
+    connect: () => client(true),
+    async keys() {
+      if (!admin) {
+        const full: string[] = (raw as any).data.keys();
+        return full.map((key) => key.slice(prefix.length)).sort();
+      }
+      return (await scanPrefix(admin, prefix)).map((key) => key.slice(prefix.length)).sort();
+    },
+    ttlMs: (key) => raw.pttl(key),
+    async close() {
+      open.delete(lab);
+      if (admin) {
+        const keys = await scanPrefix(admin, prefix);
+        for (let i = 0; i < keys.length; i += 500) await admin.unlink(...keys.slice(i, i + 500));
+        admin.disconnect();
+      }
+      for (const c of clients) c.disconnect();
+    },
+  };
+  open.add(lab);
+  return lab;
+}
+
+/** Every key under `prefix`, by SCAN (never KEYS, which blocks a busy server). */
+export async function scanPrefix(admin: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
+}
+
+/** Closes every LabRedis a test left open; the setup file calls it after each test. */
+export async function closeAllLabs() {
+  await Promise.all([...open].map((lab) => lab.close()));
+}
