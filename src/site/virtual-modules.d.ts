@@ -1,0 +1,4 @@
+declare module 'virtual:course-data' {
+  const data: import('./course-data.ts').CourseData;
+  export default data;
+}
