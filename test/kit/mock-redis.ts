@@ -302,6 +302,15 @@ MockPipeline.prototype._createCommand = function (this: any, name: string, imple
   const override = overrides[name];
   return createCommand.call(this, name, override ? override(implementation) : implementation);
 };
+// Pipelines lack EVAL (the mock calls it `evaluate`) and the commands the mock does not have.
+const copyCommands = MockPipeline.prototype.copyCommands;
+MockPipeline.prototype.copyCommands = function (this: any) {
+  copyCommands.call(this);
+  this.eval = this.evaluate;
+  for (const name of Object.keys(overrides)) {
+    if (typeof this[name] !== 'function') this[name] = this._createCommand(name, () => undefined);
+  }
+};
 // EXEC of a MULTI always ends the WATCH, and one failing command fails only its own slot, as in
 // Redis (the mock rejected the whole batch and kept watching).
 MockPipeline.prototype.exec = function (this: any) {

@@ -16,6 +16,30 @@ export interface RoundTrip {
  */
 export class RoundTripLog {
   readonly trips: RoundTrip[] = [];
+  private breakAt: number | null = null;
+
+  /**
+   * Fault injection: after `n` more round trips every command of the watched clients rejects,
+   * as when Redis goes down or the process loses its connection mid-operation. `n = 0` means
+   * Redis is down from now on.
+   */
+  breakAfter(n: number) {
+    this.breakAt = this.trips.length + n;
+  }
+
+  /** Ends a breakAfter(): commands reach Redis again. */
+  repair() {
+    this.breakAt = null;
+  }
+
+  /** Records a trip, or rejects it when the connection is broken. */
+  private send<T>(trip: RoundTrip, run: () => T): T | Promise<never> {
+    if (this.breakAt !== null && this.trips.length >= this.breakAt) {
+      return Promise.reject(new Error(`Connection lost (injected by the test) before ${trip.command.toUpperCase()}`));
+    }
+    this.trips.push(trip);
+    return run();
+  }
 
   get count() {
     return this.trips.length;
@@ -48,10 +72,10 @@ export class RoundTripLog {
     for (const name of [...COMMANDS, 'call']) {
       if (name === 'multi' || name === 'exec' || name === 'pipeline' || typeof target[name] !== 'function') continue;
       const original = target[name];
-      target[name] = (...args: unknown[]) => {
-        this.trips.push({ kind: 'command', command: name === 'call' ? String(args[0]).toLowerCase() : name, size: 1 });
-        return original.apply(client, args);
-      };
+      target[name] = (...args: unknown[]) =>
+        this.send({ kind: 'command', command: name === 'call' ? String(args[0]).toLowerCase() : name, size: 1 }, () =>
+          original.apply(client, args),
+        );
     }
     for (const name of ['pipeline', 'multi'] as const) {
       const original = target[name];
@@ -62,8 +86,9 @@ export class RoundTripLog {
           const exec = batch.exec;
           batch.exec = (...execArgs: unknown[]) => {
             const size = typeof batch.length === 'number' ? batch.length : (batch._queue?.length ?? 0);
-            this.trips.push({ kind: name === 'multi' ? 'transaction' : 'pipeline', command: name, size });
-            return exec.apply(batch, execArgs);
+            return this.send({ kind: name === 'multi' ? 'transaction' : 'pipeline', command: name, size }, () =>
+              exec.apply(batch, execArgs),
+            );
           };
         }
         return batch;
@@ -73,10 +98,7 @@ export class RoundTripLog {
     target.defineCommand = (name: string, definition: unknown) => {
       defineCommand.call(client, name, definition);
       const command = target[name];
-      target[name] = (...args: unknown[]) => {
-        this.trips.push({ kind: 'command', command: name, size: 1 });
-        return command.apply(client, args);
-      };
+      target[name] = (...args: unknown[]) => this.send({ kind: 'command', command: name, size: 1 }, () => command.apply(client, args));
     };
     return client;
   }
