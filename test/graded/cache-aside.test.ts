@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { CacheAside } from '@impl/cache-aside/cache-aside.ts';
-import { createLabRedis, fakeTable, randomId, randomInteger, randomText, settle, useFakeClock } from '../kit/index.ts';
+import { createLabRedis, fakeTable, inFlight, randomId, randomInteger, randomText, settle, useFakeClock } from '../kit/index.ts';
 
 interface Product {
   id: string;
@@ -112,9 +112,9 @@ describe('core', () => {
 
     // Writer A's database write lands first but A is slow to touch the cache; writer B writes
     // the database after A and finishes first. The database ends with B.
-    const writerA = cache.set(id, a);
+    const writerA = inFlight(cache.set(id, a));
     await settle();
-    const writerB = cache.set(id, b);
+    const writerB = inFlight(cache.set(id, b));
     await settle();
     const [saveA, saveB] = table.save.held;
     expect(saveA && saveB, 'set() must write the database through save()').toBeTruthy();
@@ -137,7 +137,7 @@ describe('core', () => {
     const updated = { ...rows[3]!, name: randomText(3) };
     table.save.hold();
 
-    const writing = cache.set(id, updated);
+    const writing = inFlight(cache.set(id, updated));
     await settle();
     await cache.get(id); // a reader arrives while the database write is in flight
     await table.save.releaseAll();
@@ -316,7 +316,7 @@ describe('staff', () => {
     table.load.hold();
 
     // Reader: misses and reads the old row; its reply is slow to come back.
-    const reader = cache.get(id);
+    const reader = inFlight(cache.get(id));
     await settle();
     const slowRead = table.load.held[0];
     expect(slowRead, 'get() on a miss should read the database').toBeDefined();
@@ -338,7 +338,7 @@ describe('staff', () => {
     const updated = { ...target, name: randomText(3) };
     table.load.hold();
 
-    const reader = cache.getMany(ids);
+    const reader = inFlight(cache.getMany(ids));
     for (let i = 0; i < 50 && !table.load.held.some((call) => call.args[0] === target.id); i++) {
       await settle(2);
       const first = table.load.held[0];

@@ -17,6 +17,15 @@ export function deferred<T = void>(): Deferred<T> {
 }
 
 /**
+ * Marks a promise the test awaits later as handled now, so a rejection (a stub's TODO error,
+ * say) fails the test where it is awaited instead of being reported as an unhandled rejection.
+ */
+export function inFlight<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+/**
  * Lets every promise chain that can progress do so, including mock Redis replies, without
  * moving fake time. setImmediate is never faked by the kit's clock, so this works under it.
  */

@@ -72,8 +72,17 @@ local function __lab_args(...)
   args[1] = cmd
   if cmd == 'SET' then
     for i = 4, n do args[i] = string.upper(args[i]) end
-  elseif cmd == 'ZADD' or cmd == 'EXPIRE' or cmd == 'PEXPIRE' or cmd == 'ZRANGE' or cmd == 'ZRANGEBYSCORE' or cmd == 'ZREVRANGEBYSCORE' then
-    for i = 3, n do if not tonumber(args[i]) then args[i] = string.upper(args[i]) end end
+  elseif cmd == 'ZADD' then
+    -- Only the option words before the first score: members keep their case.
+    local i = 3
+    while i <= n and not tonumber(args[i]) do args[i] = string.upper(args[i]); i = i + 1 end
+  elseif cmd == 'EXPIRE' or cmd == 'PEXPIRE' then
+    if n >= 4 then args[4] = string.upper(args[4]) end
+  elseif cmd == 'ZRANGE' or cmd == 'ZRANGEBYSCORE' or cmd == 'ZREVRANGEBYSCORE' then
+    for i = 5, n do
+      local word = string.upper(tostring(args[i]))
+      if word == 'BYSCORE' or word == 'BYLEX' or word == 'REV' or word == 'LIMIT' or word == 'WITHSCORES' then args[i] = word end
+    end
   end
   return table.unpack(args, 1, n)
 end

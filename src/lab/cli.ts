@@ -1,0 +1,173 @@
+/**
+ * The learner's runner. `npm run lab -- help` lists the commands; `npm run grade` is
+ * `lab grade`. Maintainer tools live in src/dev/.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadExercises } from '../course/catalog.ts';
+import type { Exercise } from '../course/exercise-schema.ts';
+import { EXERCISES_DIR, exercisePaths, ROOT } from '../course/paths.ts';
+import { grade, type ExerciseVerdict } from './grade.ts';
+import { formatVerdict, progressBar } from './format.ts';
+import { readState, writeState } from './state.ts';
+import { watch } from './watch.ts';
+
+const HELP = `System Design Lab — exercise runner
+
+  npm run lab                         list the exercises with their state and your progress
+  npm run lab -- watch [slug]         re-grade on every save (default: the first unsolved one)
+  npm run lab -- hint <slug>          show the next hint (they are remembered)
+  npm run lab -- reset <slug>         restore the starting file (yours is backed up first)
+  npm run grade -- [slug…] [--from DIR] [--redis URL] [--json] [--all]
+                                      grade exercises/ (or DIR laid out like it); exit 0 only if all pass
+
+Options: --redis URL grades against a real Redis (keys under a unique prefix, removed after;
+nothing is flushed). --all prints every failing test, not only the first per exercise.`;
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+
+function findExercise(exercises: Exercise[], slug: string | undefined): Exercise {
+  if (!slug) fail(`Name an exercise: ${exercises.map((e) => e.slug).join(', ')}`);
+  const exercise = exercises.find((e) => e.slug === slug);
+  if (!exercise) fail(`No exercise "${slug}". The exercises are: ${exercises.map((e) => e.slug).join(', ')}`);
+  return exercise;
+}
+
+/** The file as the course ships it, from git: origin's version when there is one. */
+function courseStub(slug: string): string | null {
+  const file = path.relative(ROOT, exercisePaths(slug).stub);
+  for (const rev of ['origin/HEAD', 'HEAD']) {
+    try {
+      return execFileSync('git', ['show', `${rev}:${file}`], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      // try the next revision
+    }
+  }
+  return null;
+}
+
+function recordVerdicts(verdicts: ExerciseVerdict[], implRoot: string) {
+  if (path.resolve(implRoot) !== EXERCISES_DIR) return;
+  const state = readState();
+  for (const verdict of verdicts) {
+    state.lastGrade[verdict.slug] = {
+      status: verdict.status,
+      passed: verdict.tests.filter((test) => test.status === 'pass').length,
+      total: verdict.tests.length,
+      at: new Date().toISOString(),
+    };
+  }
+  writeState(state);
+}
+
+async function list(exercises: Exercise[], redisUrl?: string) {
+  const verdicts = await grade({ slugs: exercises.map((e) => e.slug), implRoot: EXERCISES_DIR, ...(redisUrl && { redisUrl }) });
+  recordVerdicts(verdicts, EXERCISES_DIR);
+  const state = readState();
+  console.log('System Design Lab — exercises\n');
+  let solved = 0;
+  for (const [i, exercise] of exercises.entries()) {
+    const verdict = verdicts[i]!;
+    const passed = verdict.tests.filter((test) => test.status === 'pass').length;
+    const untouched = courseStub(exercise.slug) === readFile(exercisePaths(exercise.slug).source);
+    const label = verdict.status === 'pass' ? '✔ solved     ' : untouched ? '· not started' : '✘ failing    ';
+    if (verdict.status === 'pass') solved++;
+    const hints = state.hintsShown[exercise.slug] ?? 0;
+    console.log(`  ${label}  ${exercise.slug.padEnd(16)} ${exercise.title.padEnd(36)} ${passed}/${verdict.tests.length} tests${hints ? `, ${hints} hint(s) seen` : ''}`);
+  }
+  console.log(`\n  ${progressBar(solved, exercises.length)} ${solved}/${exercises.length} solved\n`);
+  const next = exercises.find((_, i) => verdicts[i]!.status !== 'pass');
+  console.log(next ? `Next: npm run lab -- watch ${next.slug}   (task: exercises/${next.slug}/README.md)` : 'All exercises solved. Try them against a real Redis: npm run grade -- --redis redis://127.0.0.1:6379');
+}
+
+function readFile(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function hint(exercise: Exercise) {
+  const state = readState();
+  const shown = Math.min((state.hintsShown[exercise.slug] ?? 0) + 1, exercise.hints.length);
+  state.hintsShown[exercise.slug] = shown;
+  writeState(state);
+  console.log(`Hints for ${exercise.title} (${shown} of ${exercise.hints.length}):\n`);
+  exercise.hints.slice(0, shown).forEach((text, i) => console.log(`  ${i + 1}. ${text}\n`));
+  if (shown === exercise.hints.length) console.log(`That was the last hint. The lesson: /lessons/${exercise.lesson}/`);
+}
+
+function reset(exercise: Exercise) {
+  const file = exercisePaths(exercise.slug).source;
+  const stub = courseStub(exercise.slug);
+  if (stub === null) fail(`Cannot find the starting file for ${exercise.slug} in git; nothing was changed.`);
+  const current = readFile(file);
+  if (current === stub) {
+    console.log(`${path.relative(process.cwd(), file)} is already the starting file.`);
+    return;
+  }
+  if (current !== null) {
+    const backupDir = path.join(ROOT, '.lab', 'backups', exercise.slug);
+    fs.mkdirSync(backupDir, { recursive: true });
+    const backup = path.join(backupDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${exercise.slug}.ts`);
+    fs.writeFileSync(backup, current);
+    console.log(`Your file is saved at ${path.relative(process.cwd(), backup)}`);
+  }
+  fs.writeFileSync(file, stub);
+  console.log(`Restored ${path.relative(process.cwd(), file)} to the starting file.`);
+}
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      from: { type: 'string' },
+      redis: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      all: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command = 'list', ...rest] = positionals;
+  if (values.help || command === 'help') {
+    console.log(HELP);
+    return;
+  }
+  const exercises = loadExercises();
+  const redisUrl = values.redis ?? process.env.REDIS_URL;
+
+  switch (command) {
+    case 'list':
+      return list(exercises, redisUrl);
+    case 'hint':
+      return hint(findExercise(exercises, rest[0]));
+    case 'reset':
+      return reset(findExercise(exercises, rest[0]));
+    case 'watch': {
+      const state = readState();
+      const slug = rest[0] ?? exercises.find((e) => state.lastGrade[e.slug]?.status !== 'pass')?.slug ?? exercises[0]!.slug;
+      return watch(findExercise(exercises, slug), { ...(redisUrl && { redisUrl }) });
+    }
+    case 'grade': {
+      const slugs = rest.length ? rest.map((slug) => findExercise(exercises, slug).slug) : exercises.map((e) => e.slug);
+      const implRoot = values.from ? path.resolve(values.from) : EXERCISES_DIR;
+      if (!fs.existsSync(implRoot)) fail(`--from ${values.from}: no such folder.`);
+      const verdicts = await grade({ slugs, implRoot, ...(redisUrl && { redisUrl }) });
+      recordVerdicts(verdicts, implRoot);
+      if (values.json) console.log(JSON.stringify({ version: 3, exercises: verdicts }, null, 2));
+      else for (const verdict of verdicts) console.log(formatVerdict(verdict, exercises.find((e) => e.slug === verdict.slug)!, { all: values.all }));
+      process.exitCode = verdicts.every((verdict) => verdict.status === 'pass') ? 0 : 1;
+      return;
+    }
+    default:
+      fail(`Unknown command "${command}".\n\n${HELP}`);
+  }
+}
+
+await main();

@@ -1,0 +1,28 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT } from '../course/paths.ts';
+
+/** What the runner remembers between runs, in .lab/state.json (git-ignored, the learner's own). */
+export interface LabState {
+  hintsShown: Record<string, number>;
+  lastGrade: Record<string, { status: 'pass' | 'fail' | 'error'; passed: number; total: number; at: string }>;
+}
+
+const FILE = path.join(ROOT, '.lab', 'state.json');
+
+export function readState(): LabState {
+  try {
+    const state = JSON.parse(fs.readFileSync(FILE, 'utf8')) as Partial<LabState>;
+    return { hintsShown: state.hintsShown ?? {}, lastGrade: state.lastGrade ?? {} };
+  } catch {
+    // Missing or unreadable: start fresh rather than refuse to run.
+    return { hintsShown: {}, lastGrade: {} };
+  }
+}
+
+export function writeState(state: LabState) {
+  fs.mkdirSync(path.dirname(FILE), { recursive: true });
+  const temporary = `${FILE}.${process.pid}`;
+  fs.writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`);
+  fs.renameSync(temporary, FILE); // atomic: a crash never leaves half a file
+}
