@@ -2,6 +2,7 @@ import path from 'node:path';
 import { ContentError } from './catalog.ts';
 import { stripCodeFences } from './lessons.ts';
 import { ROOT } from './paths.ts';
+import { QUIZ_CROSS_REFERENCE_CHECKS } from './quiz-references.ts';
 
 /**
  * The cross-references between lessons, exercises and quiz questions, reduced to what the checks
@@ -216,6 +217,8 @@ export const CROSS_REFERENCE_CHECKS: CrossReferenceCheck[] = [
   lessonsAgreeWithExercises,
   quizIdsExist,
   linksResolve,
+  // Question → lesson heading and exercise, and the `quiz` lists that point back (quiz-references.ts).
+  ...QUIZ_CROSS_REFERENCE_CHECKS,
 ];
 
 /** Runs `checks` and returns every problem, sorted by file so one file's problems sit together. */
