@@ -337,7 +337,7 @@ MockPipeline.prototype.exec = function (this: any) {
     redis.dirty = false;
     redis.watching.clear();
   }
-  return Promise.all(batch.map((run) => run().then((reply) => [null, reply], (error) => [error, null])));
+  return Promise.all(batch.map((run) => run().then((reply) => [null, reply], (error) => [error, undefined])));
 };
 
 /** Scripts loaded on one client are visible to every client of the same mock server, as in Redis. */

@@ -1,0 +1,91 @@
+/**
+ * The maintainers' check that the course holds together (rustlings' `dev check`): every
+ * exercise is complete and linked, every solution passes its suite (mock, and a real Redis when
+ * one is given), every stub fails it, and no stray files sit in exercises/ or solutions/.
+ * Usage: node src/dev/check.ts [--redis URL]. Exit 0 when every check passes.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadExercises } from '../course/catalog.ts';
+import { EXERCISES_DIR, exercisePaths, GRADED_DIR, ROOT, SOLUTIONS_DIR } from '../course/paths.ts';
+import { grade } from '../lab/grade.ts';
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  /** What is wrong and how to fix it. */
+  problem?: string;
+}
+
+const rel = (file: string) => path.relative(ROOT, file);
+
+/** Checks that need no test run: files, markers, links. */
+export function checkLayout(): CheckResult[] {
+  const results: CheckResult[] = [];
+  const exercises = loadExercises();
+  const slugs = new Set(exercises.map((e) => e.slug));
+  for (const exercise of exercises) {
+    const paths = exercisePaths(exercise.slug);
+    for (const [what, file] of [['stub', paths.stub], ['task README', paths.readme], ['reference solution', paths.solution], ['walkthrough', paths.walkthrough], ['graded suite', paths.suite]] as const) {
+      results.push({ name: `${exercise.slug}: has a ${what}`, ok: fs.existsSync(file), problem: `Create ${rel(file)}.` });
+    }
+    const stub = fs.existsSync(paths.stub) ? fs.readFileSync(paths.stub, 'utf8') : '';
+    results.push({ name: `${exercise.slug}: the stub throws TODO`, ok: stub.includes("throw new Error('TODO:"), problem: `Every method of ${rel(paths.stub)} must throw new Error('TODO: …'), so no placeholder can pass a weak test.` });
+    const lesson = path.join(ROOT, 'content', 'lessons', `${exercise.lesson}.mdx`);
+    results.push({ name: `${exercise.slug}: its lesson exists`, ok: fs.existsSync(lesson), problem: `content/exercises/${exercise.slug}.json names lesson "${exercise.lesson}", but ${rel(lesson)} does not exist.` });
+    results.push({ name: `${exercise.slug}: it has quiz questions`, ok: exercise.quiz.length > 0, problem: `List the quiz question ids that test this exercise in content/exercises/${exercise.slug}.json ("quiz").` });
+    const suite = fs.existsSync(paths.suite) ? fs.readFileSync(paths.suite, 'utf8') : '';
+    results.push({ name: `${exercise.slug}: its suite grades both levels through @impl`, ok: suite.includes(`@impl/${exercise.slug}/${exercise.slug}.ts`) && suite.includes("describe('core'") && suite.includes("describe('staff'"), problem: `${rel(paths.suite)} must import '@impl/${exercise.slug}/${exercise.slug}.ts' and have describe('core') and describe('staff') blocks.` });
+  }
+  for (const [dir, files] of [[EXERCISES_DIR, ['README.md']], [SOLUTIONS_DIR, ['README.md']]] as const) {
+    for (const entry of fs.readdirSync(dir)) {
+      const stray = !slugs.has(entry);
+      results.push({ name: `${rel(dir)}/${entry} belongs to an exercise`, ok: !stray, problem: `${rel(dir)}/${entry} has no metadata record; add content/exercises/${entry}.json or remove it.` });
+      if (stray) continue;
+      for (const file of fs.readdirSync(path.join(dir, entry))) {
+        const expected = file === `${entry}.ts` || (files as readonly string[]).includes(file);
+        results.push({ name: `${rel(dir)}/${entry}/${file} is expected`, ok: expected, problem: `Stray file ${rel(dir)}/${entry}/${file}: an exercise folder holds ${entry}.ts and README.md only.` });
+      }
+    }
+  }
+  for (const file of fs.readdirSync(GRADED_DIR)) {
+    const slug = file.replace(/\.test\.ts$/, '');
+    results.push({ name: `test/graded/${file} belongs to an exercise`, ok: slugs.has(slug), problem: `test/graded/${file} has no metadata record content/exercises/${slug}.json.` });
+  }
+  return results;
+}
+
+/** Every solution passes its suite; every stub fails it. */
+export async function checkGrading(redisUrl?: string): Promise<CheckResult[]> {
+  const slugs = loadExercises().map((e) => e.slug);
+  const results: CheckResult[] = [];
+  const modes: Array<string | undefined> = [undefined, ...(redisUrl ? [redisUrl] : [])];
+  for (const url of modes) {
+    const where = url ? 'a real Redis' : 'the mock';
+    const verdicts = await grade({ slugs, implRoot: SOLUTIONS_DIR, ...(url && { redisUrl: url }) });
+    for (const verdict of verdicts) {
+      const failing = verdict.tests.filter((t) => t.status === 'fail').map((t) => `  ✘ ${t.name}\n    ${t.message ?? ''}`);
+      results.push({ name: `${verdict.slug}: the solution passes on ${where}`, ok: verdict.status === 'pass', problem: [verdict.message, ...failing].filter(Boolean).join('\n') });
+    }
+  }
+  const stubs = await grade({ slugs, implRoot: EXERCISES_DIR });
+  for (const verdict of stubs) {
+    const passing = verdict.tests.filter((t) => t.status === 'pass').length;
+    results.push({ name: `${verdict.slug}: the stub fails its suite`, ok: verdict.status === 'fail' && verdict.tests.some((t) => t.level === 'core' && t.status === 'fail'), problem: `The stub should fail (status was ${verdict.status}, ${passing} test(s) passing). ${verdict.message ?? ''}` });
+  }
+  return results;
+}
+
+export function printResults(results: CheckResult[]) {
+  for (const result of results.filter((r) => !r.ok)) console.log(`✘ ${result.name}\n  ${result.problem?.replace(/\n/g, '\n  ')}`);
+  const passed = results.filter((r) => r.ok).length;
+  console.log(`dev check: ${passed} passed, ${results.length - passed} failed`);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { redis: { type: 'string' } } });
+  const results = [...checkLayout(), ...(await checkGrading(values.redis ?? process.env.REDIS_URL))];
+  printResults(results);
+  process.exitCode = results.every((r) => r.ok) ? 0 : 1;
+}

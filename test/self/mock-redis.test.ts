@@ -1,0 +1,84 @@
+// Pins the corrected mock to Redis 7's replies (docs/redis-mock.md). With REDIS_URL set, each
+// case also runs on the real server and the two must agree.
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, test } from 'vitest';
+import { createMockRedis } from '../kit/mock-redis.ts';
+
+type Case = (r: Redis) => Promise<unknown>;
+let port = 47_000;
+const real = process.env.REDIS_URL ? new Redis(process.env.REDIS_URL, { keyPrefix: `lab:mockcheck:${process.pid}:` }) : null;
+afterAll(async () => {
+  if (!real) return;
+  const keys = await real.keys(`lab:mockcheck:${process.pid}:*`);
+  if (keys.length) await new Redis(process.env.REDIS_URL!).unlink(...keys);
+  real.disconnect();
+});
+
+const cases: Record<string, [Case, unknown]> = {
+  'SET accepts lower-case px': [async (r) => { await r.set('a', '1', 'px' as 'PX', 5000); return (await r.pttl('a')) > 0; }, true],
+  'SET accepts lower-case nx': [async (r) => { await r.set('b', '1'); return r.set('b', '2', 'nx' as 'NX'); }, null],
+  'SET KEEPTTL keeps the TTL': [async (r) => { await r.set('kt', '1', 'EX', 100); await r.set('kt', '2', 'KEEPTTL'); return r.ttl('kt'); }, 100],
+  'ZPOPMAX scores are strings': [async (r) => { await r.zadd('z', 1, 'a', 2.5, 'b'); return r.zpopmax('z'); }, ['b', '2.5']],
+  'ZADD GT keeps the higher score': [async (r) => { await r.zadd('zg', 5, 'a'); await r.zadd('zg', 'GT', 1, 'a'); return r.zscore('zg', 'a'); }, '5'],
+  'ZADD nx in lower case': [async (r) => { await r.zadd('zn', 1, 'a'); await (r as any).zadd('zn', 'nx', 5, 'a'); return r.zscore('zn', 'a'); }, '1'],
+  'ZADD INCR returns the new score': [(r) => r.zadd('zi', 'INCR', 2, 'a'), '2'],
+  'EXPIRE NX leaves an existing TTL': [async (r) => { await r.set('e', '1', 'EX', 100); await r.expire('e', 5, 'NX'); return r.ttl('e'); }, 100],
+  'INCR on text fails': [async (r) => { await r.set('t', 'x'); return r.incr('t').catch((e: Error) => e.message); }, 'ERR value is not an integer or out of range'],
+  'Lua true is 1': [(r) => r.eval('return true', 0), 1],
+  'Lua false is nil': [(r) => r.eval('return false', 0), null],
+  'Lua floats are truncated': [(r) => r.eval('return 3.7', 0), 3],
+  'Lua tables convert element by element': [(r) => r.eval('return {1, "a", 2.5, false, 3}', 0), [1, 'a', 2, null, 3]],
+  'Lua error_reply rejects': [(r) => r.eval("return redis.error_reply('boom')", 0).catch((e: Error) => e.message), 'ERR boom'],
+  'Lua status_reply is a string': [(r) => r.eval("return redis.status_reply('FINE')", 0), 'FINE'],
+  'Lua SET with lower-case px': [async (r) => { await r.eval("return redis.call('SET', KEYS[1], 'v', 'px', 5000)", 1, 'lp'); return (await r.pttl('lp')) > 0; }, true],
+  'Lua numbers are stored as strings': [async (r) => { await r.eval("redis.call('SET', KEYS[1], 5.5)", 1, 'n'); return r.get('n'); }, '5.5'],
+  'SCRIPT LOAD then EVALSHA': [async (r) => r.evalsha(String(await r.script('LOAD', 'return 1')), 0), 1],
+  'pipeline errors stay in their slot': [async (r) => { await r.set('pe', 'x'); return (await r.pipeline().incr('pe').get('pe').exec())!.map(([e, v]) => [e ? 'error' : null, v]); }, [['error', undefined], [null, 'x']]],
+  'EXEC ends WATCH': [async (r) => { await r.set('w', '1'); await r.watch('w'); await r.multi().set('w', '2').exec(); await r.set('w', '3'); return r.multi().set('w', '4').exec(); }, [[null, 'OK']]],
+  'pipeline has EVAL': [async (r) => (await r.pipeline().eval('return 7', 0).exec())![0]![1], 7],
+};
+
+describe('the corrected mock answers like Redis 7', () => {
+  for (const [name, [run, expected]] of Object.entries(cases)) {
+    test(name, async () => {
+      const mock = createMockRedis(port++, 'p:');
+
+      const fromMock = await run(mock);
+
+      expect(fromMock, `mock: ${name}`).toEqual(expected);
+      if (real) expect(await run(real), `real Redis: ${name}`).toEqual(expected);
+    });
+  }
+
+  test('an expired key that was never read does not swallow a new SET … EX', async () => {
+    const mock = createMockRedis(port++);
+    const realNow = Date.now;
+    await mock.set('k', 'old', 'PX', 10);
+    Date.now = () => realNow() + 1000;
+    try {
+      await mock.set('k', 'new', 'EX', 60);
+      expect(await mock.get('k'), 'SET EX on an expired, unread key lost the value').toBe('new');
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  test('blocking commands fail with a message that says what to use instead', async () => {
+    const mock = createMockRedis(port++);
+
+    const message = await mock.blmove('a', 'b', 'LEFT', 'RIGHT', 1).catch((e: Error) => e.message);
+
+    expect(message).toMatchInlineSnapshot(`"BLMOVE blocks, and the exercises need calls that return at once: a blocked call would stall the test clock. Use the non-blocking form (LMOVE) and return null when nothing is ready. (The mock Redis used for grading does not implement blocking commands; see docs/redis-mock.md.)"`);
+  });
+
+  test('clients of different tests do not share data; lab.connect()-style clients do', async () => {
+    const a = createMockRedis(port++);
+    const b = createMockRedis(port++);
+    const a2 = createMockRedis(port - 2);
+
+    await a.set('shared', '1');
+
+    expect(await b.get('shared')).toBeNull();
+    expect(await a2.get('shared')).toBe('1');
+  });
+});
