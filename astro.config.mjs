@@ -38,6 +38,9 @@ export default defineConfig({
   base: process.env.SITE_BASE ?? '/',
   srcDir: './src',
   trailingSlash: 'always',
+  // Lesson pages ship no script beyond search, the theme switch and Starlight's navigation;
+  // Starlight turns on link prefetching by default, which would add one.
+  prefetch: false,
   integrations: [
     starlight({
       title: 'System Design Lab',
@@ -48,6 +51,12 @@ export default defineConfig({
         processedDirs: ['./content/lessons', './exercises', './solutions'],
       },
       customCss: ['./src/styles/course.css'],
+      // The copy button is client JavaScript; code is still selectable. Long lines wrap, so no
+      // code block becomes a scrollable region that keyboard users could not reach.
+      expressiveCode: {
+        frames: { showCopyToClipboardButton: false },
+        defaultProps: { wrap: true },
+      },
       lastUpdated: false,
       pagination: true,
     }),

@@ -13,7 +13,8 @@ export default defineConfig({
   test: {
     projects: [
       {
-        resolve: { alias: [{ find: /^@impl\//, replacement: `${implRoot}/` }] },
+        // dedupe: a graded folder outside the repo still gets the project's ioredis and zod.
+        resolve: { alias: [{ find: /^@impl\//, replacement: `${implRoot}/` }], dedupe: ['ioredis', 'ioredis-mock', 'zod'] },
         test: {
           name: 'graded',
           include: ['test/graded/**/*.test.ts'],
@@ -28,6 +29,16 @@ export default defineConfig({
           name: 'self',
           include: ['test/self/**/*.test.ts'],
           testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'site',
+          include: ['test/site/**/*.test.ts'],
+          // Builds dist/ once; every site test reads that build.
+          globalSetup: ['test/site/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
     ],

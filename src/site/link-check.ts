@@ -70,10 +70,15 @@ export function checkBuiltSite(distDir: string, base = '/'): Problem[] {
     pages.set(page.url, page);
   }
   const basePath = base.endsWith('/') ? base : `${base}/`;
-  const problems: Problem[] = [];
+  // A broken link in the sidebar or a shared component shows up on every page: report it once.
+  const broken = new Map<string, { href: string; why: string; pages: BuiltPage[] }>();
   for (const page of pages.values()) {
-    const report = (href: string, why: string) =>
-      problems.push({ file: sourceOf(page.url), message: `dist/${page.file} links to "${href}", ${why}.` });
+    const report = (href: string, why: string) => {
+      const key = `${href}\u0000${why}`;
+      const entry = broken.get(key) ?? { href, why, pages: [] };
+      entry.pages.push(page);
+      broken.set(key, entry);
+    };
     for (const { tag, href } of page.links) {
       if (href === '' || /^[a-z][a-z0-9+.-]*:/i.test(href) || href.startsWith('//')) continue;
       const resolved = new URL(href, new URL(`${basePath.slice(0, -1)}${page.url}`, 'https://site.invalid'));
@@ -97,11 +102,18 @@ export function checkBuiltSite(distDir: string, base = '/'): Problem[] {
         report(href, `which should end with "/" (${target.url}) so it works on every static host`);
         continue;
       }
-      // Starlight's "Overview" entry points at #_top, which browsers resolve without an element.
-      if (hash && hash !== '_top' && !target.ids.has(hash)) {
+      // "#top" scrolls to the top of any page (HTML spec, "scroll to the fragment").
+      if (hash && hash.toLowerCase() !== 'top' && !target.ids.has(hash)) {
         report(href, `but ${target.url} has no element with id "${hash}"`);
       }
     }
   }
-  return problems;
+  return [...broken.values()].map(({ href, why, pages: [first, ...others] }) =>
+    others.length === 0
+      ? { file: sourceOf(first!.url), message: `dist/${first!.file} links to "${href}", ${why}.` }
+      : {
+          file: 'a shared component or the sidebar',
+          message: `${others.length + 1} pages link to "${href}", ${why} (first: dist/${first!.file}).`,
+        },
+  );
 }

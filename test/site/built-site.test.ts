@@ -1,0 +1,60 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadCourse } from '../../src/course/course.ts';
+import { checkCrossReferences, formatProblems } from '../../src/course/cross-references.ts';
+import { ROOT } from '../../src/course/paths.ts';
+import { checkBuiltSite, parsePage } from '../../src/site/link-check.ts';
+
+// Runs on whatever lessons and exercises exist: nothing here names a lesson or counts them.
+const dist = path.join(ROOT, 'dist');
+const course = loadCourse();
+const read = (url: string) => fs.readFileSync(path.join(dist, url, 'index.html'), 'utf8');
+
+describe('the built site', () => {
+  it('has every internal link and heading anchor resolving', () => {
+    const problems = checkBuiltSite(dist);
+
+    expect(problems, `Broken links in dist/:\n${formatProblems(problems)}`).toEqual([]);
+  });
+
+  it('has every cross-reference between lessons, exercises and quiz questions resolving', () => {
+    const problems = checkCrossReferences(course.references);
+
+    expect(problems, `Broken cross-references:\n${formatProblems(problems)}`).toEqual([]);
+  });
+
+  it('has a page for the home, the quiz, every lesson and every exercise', () => {
+    const urls = ['/', '/quiz/', '/exercises/', ...course.lessons.map((l) => `/lessons/${l.slug}/`), ...course.exercises.map((e) => `/exercises/${e.slug}/`)];
+
+    const missing = urls.filter((url) => !fs.existsSync(path.join(dist, url, 'index.html')));
+
+    expect(missing, 'These pages were not built').toEqual([]);
+  });
+
+  it('puts each exercise page together from its metadata: hints one at a time, solution behind a reveal', () => {
+    for (const exercise of course.exercises) {
+      const html = read(`/exercises/${exercise.slug}/`);
+      // Highlighted code splits commands into spans; compare the text a reader sees.
+      const text = html.replace(/<[^>]+>/g, '');
+
+      const hintDepth = html.match(/<details class="course-hint"/g)?.length ?? 0;
+
+      expect(hintDepth, `${exercise.slug}: one nested <details> per hint`).toBe(exercise.hints.length);
+      expect(text.includes(`npm run lab -- watch ${exercise.slug}`), `${exercise.slug}: the watch command`).toBe(true);
+      expect(text.includes(`npm run grade -- ${exercise.slug}`), `${exercise.slug}: the grade command`).toBe(true);
+      expect(/<details class="course-solution">\s*<summary>/.test(html), `${exercise.slug}: the solution reveal`).toBe(true);
+    }
+  });
+
+  it('ships lesson pages with no scripts beyond search, theme, navigation and code-block scrolling', () => {
+    const allowed = /\/_astro\/(?:Search|TableOfContents|MobileTableOfContents)\.astro_astro_type_script|\/_astro\/ec\.[\w-]+\.js$/;
+    for (const lesson of course.lessons) {
+      const page = parsePage(read(`/lessons/${lesson.slug}/`), `lessons/${lesson.slug}/index.html`);
+
+      const external = page.links.filter((link) => link.tag === 'script').map((link) => link.href);
+
+      expect(external.filter((src) => !allowed.test(src)), `${lesson.slug}: unexpected scripts`).toEqual([]);
+    }
+  });
+});
