@@ -151,7 +151,7 @@ export async function grade(options: GradeOptions): Promise<ExerciseVerdict[]> {
 
   // Suites the batch did not finish (a hang), or unhandled errors no suite owns: run those
   // suites alone, so one learner's bug cannot hide or break the others' verdicts.
-  const unfinished = runnable.filter((slug) => !outcome?.modules.has(slug));
+  const unfinished = runnable.length > 1 ? runnable.filter((slug) => !outcome?.modules.has(slug)) : [];
   const rerun = outcome && outcome.unhandled.length > 0 && runnable.length > 1 ? runnable : unfinished;
   const finalOutcomes = new Map<string, RunOutcome>();
   for (const slug of runnable) if (outcome) finalOutcomes.set(slug, outcome);
