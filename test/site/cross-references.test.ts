@@ -24,7 +24,7 @@ function exercise(slug: string, lessonSlug: string, overrides: Partial<CourseExe
 /** A small, consistent course; each test breaks one thing in it. */
 function course(overrides: Partial<Course> = {}): Course {
   return {
-    lessons: [lesson('cache-strategies', { exercises: ['cache-aside'] }), lesson('monitoring')],
+    lessons: [lesson('cache-strategies', { exercises: ['cache-aside'], quiz: ['ttl-basics'], body: '## TTL\n\nText.' }), lesson('monitoring')],
     exercises: [exercise('cache-aside', 'cache-strategies')],
     quiz: [{ id: 'ttl-basics', file: 'content/quiz/cache-patterns.json', lesson: 'cache-strategies', anchor: 'ttl' }],
     ...overrides,
@@ -181,6 +181,7 @@ describe('cross-reference checks', () => {
   it('throw one error listing every problem, grouped by file', () => {
     const broken = course({
       lessons: [lesson('cache-strategies', { exercises: ['cache-asid'] }), lesson('monitoring', { body: '[x](/lessons/nope/)' })],
+      quiz: undefined,
     });
 
     const assertion = () => assertCrossReferences(broken);
