@@ -8,8 +8,8 @@ export interface BenchRow {
   metric: string;
   value: number;
   unit: string;
-  /** The budget: value must stay at or below it. */
-  target: number;
+  /** The budget, in the bench table's notation ("<= 15360"). */
+  target: string;
 }
 
 /** The issue's budget for the quiz page's client JavaScript, gzipped. */
@@ -63,13 +63,13 @@ export async function benchQuiz(distDir: string = path.join(ROOT, 'dist')): Prom
       metric: 'quiz page: quiz script JS (gzip)',
       value: quizScripts.reduce((sum, script) => sum + gzipBytes(script.code), 0),
       unit: 'bytes',
-      target: QUIZ_JS_BUDGET_BYTES,
+      target: `<= ${QUIZ_JS_BUDGET_BYTES}`,
     },
     {
       metric: 'quiz page: all client JS loaded with the page (gzip)',
       value: scripts.reduce((sum, script) => sum + gzipBytes(script.code), 0),
       unit: 'bytes',
-      target: QUIZ_JS_BUDGET_BYTES,
+      target: `<= ${QUIZ_JS_BUDGET_BYTES}`,
     },
   ];
 }
