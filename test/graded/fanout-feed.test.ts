@@ -427,7 +427,7 @@ describe('core', () => {
       const shown = feed.posts.filter((post) => deleted.some((d) => d.id === post.id));
       expect(shown.map((post) => post.authorId === ordinary.id ? 'pushed' : 'pulled'), `a deleted post (${shown.length} of them) is still in ${reader}'s feed. deletePost() must remove it from each follower's precomputed feed (pushed posts) and from the author's timeline (pulled posts); the feed must not rely on the table to hide it`).toEqual([]);
       const kept = newestFirst(posts.filter((post) => !deleted.includes(post) && (post.authorId === ordinary.id ? ordinary : celebrity).followers.includes(reader)));
-      expect(ids(feed.posts), `deletePost() removed more than the deleted post from ${reader}'s feed`).toEqual(ids(kept));
+      expect(ids(feed.posts), `after deletePost() ${reader}'s feed has ${difference(feed.posts, kept)}; only the deleted posts should be gone`).toEqual(ids(kept));
     }
   });
 
@@ -449,7 +449,8 @@ describe('core', () => {
     const readerFeed = await w.service.getFeed(reader);
     const otherFeed = await w.service.getFeed(other);
     expect(ids(readerFeed.posts), `after unfollowing two authors the reader's feed has ${difference(readerFeed.posts, newestFirst(posts.filter((p) => p.authorId === stays.id)))}: unfollow() must remove the unfollowed author's posts already pushed into this reader's feed, and their pulled posts must no longer be merged in`).toEqual(ids(newestFirst(posts.filter((p) => p.authorId === stays.id))));
-    expect(ids(otherFeed.posts), "unfollow() changed the feed of someone else who still follows those authors: it must touch only the follower's own feed").toEqual(ids(newestFirst(posts.filter((p) => p.authorId !== stays.id))));
+    const otherExpected = newestFirst(posts.filter((p) => p.authorId !== stays.id));
+    expect(ids(otherFeed.posts), `the feed of another follower, who still follows both authors, has ${difference(otherFeed.posts, otherExpected)} after the reader unfollowed them: unfollow() must touch only the unfollowing user's feed`).toEqual(ids(otherExpected));
   });
 
   test('publish() to many followers does not make a round trip per follower', async () => {
@@ -606,11 +607,13 @@ describe('staff', () => {
     }
   });
 
-  test('a worker that dies at any point of a drain loses no fan-out and duplicates none', async () => {
-    for (let trips = 0; trips <= 30; trips++) {
+  // The longer timeout is for designs that drain with Lua scripts, which the mock runs slowly;
+  // the reference takes about 150 ms here.
+  test('a worker that dies at any point of a drain loses no fan-out and duplicates none', { timeout: 30_000 }, async () => {
+    for (let trips = 0; trips <= 40; trips++) {
       const w = await setup({ queued: true, celebrityThreshold: 100 });
       const clock = useFakeClock(w.lab);
-      const author = w.author(randomInteger(5, 7));
+      const author = w.author(randomInteger(3, 4));
       const posts = [w.post(author.id), w.post(author.id)];
       for (const post of posts) await w.service.publish(post);
 
@@ -618,7 +621,7 @@ describe('staff', () => {
       w.lab.roundTrips.breakAfter(trips);
       let finished = false;
       try {
-        await drainAll(w.service, 3);
+        await drainAll(w.service, 2);
         finished = true;
       } catch {
         // The dying worker's errors are expected.
@@ -626,7 +629,7 @@ describe('staff', () => {
       w.lab.roundTrips.repair();
       await clock.advance(LEASE_MS + 1);
       const restarted = w.make(w.lab.connect());
-      await drainAll(restarted, 3);
+      await drainAll(restarted, 2);
 
       for (const follower of author.followers) {
         const feed = await restarted.getFeed(follower);
