@@ -1,0 +1,554 @@
+import type { Redis } from 'ioredis';
+import { describe, expect, test } from 'vitest';
+import { StampedeProtectedCache, WaitTimeoutError } from '@impl/stampede-lock/stampede-lock.ts';
+import {
+  controlled,
+  createLabRedis,
+  randomId,
+  randomInteger,
+  randomText,
+  settle,
+  useFakeClock,
+  type ControlledFn,
+  type LabClock,
+  type LabRedis,
+} from '../kit/index.ts';
+
+interface Report {
+  id: string;
+  title: string;
+  total: number;
+}
+
+const report = (): Report => ({ id: randomId('r'), title: randomText(3), total: randomInteger(1, 1_000_000) });
+
+// A busy-polling waiter never yields to timers on the mock (its replies are microtasks), so it
+// would freeze the test. After this many round trips every command fails instead, and the test
+// reports busy polling.
+const ROUND_TRIP_CAP = 20_000;
+
+interface Options<T> {
+  load?: ControlledFn<[string], T>;
+  ttlSeconds?: number;
+  jitterSeconds?: number;
+  lockTtlMs?: number;
+  waitTimeoutMs?: number;
+  retryDelayMs?: number | null;
+  earlyRefresh?: { beta: number };
+  staleWhileRevalidateSeconds?: number;
+}
+
+type Outcome<T> = { settled: boolean; value?: T; error?: unknown; atMs?: number };
+
+/** Records when and how a promise settled, without awaiting it. */
+function track<T>(promise: Promise<T>): Outcome<T> {
+  const outcome: Outcome<T> = { settled: false };
+  promise.then(
+    (value) => Object.assign(outcome, { settled: true, value, atMs: Date.now() }),
+    (error: unknown) => Object.assign(outcome, { settled: true, error, atMs: Date.now() }),
+  );
+  return outcome;
+}
+
+const describeError = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+/** A fresh Redis, a fake clock, a controlled load and a cache (the first "process"). */
+async function setup<T = Report>(options: Options<T> = {}, produce: () => T = report as unknown as () => T) {
+  const lab = await createLabRedis();
+  const clock = useFakeClock(lab);
+  lab.roundTrips.breakAfter(ROUND_TRIP_CAP);
+  const value = produce();
+  const load = options.load ?? controlled(async (_key: string) => structuredClone(value));
+  const config = {
+    load,
+    ttlSeconds: options.ttlSeconds ?? randomInteger(120, 900),
+    lockTtlMs: options.lockTtlMs ?? randomInteger(2_000, 4_000),
+    waitTimeoutMs: options.waitTimeoutMs ?? randomInteger(5_000, 8_000),
+    ...(options.retryDelayMs !== null && { retryDelayMs: options.retryDelayMs ?? randomInteger(20, 50) }),
+    ...(options.jitterSeconds !== undefined && { jitterSeconds: options.jitterSeconds }),
+    ...(options.earlyRefresh && { earlyRefresh: options.earlyRefresh }),
+    ...(options.staleWhileRevalidateSeconds !== undefined && { staleWhileRevalidateSeconds: options.staleWhileRevalidateSeconds }),
+  };
+  const cache = new StampedeProtectedCache<T>({ redis: lab.redis, ...config });
+  /** Another process: its own client over the same Redis, and by default the same database. */
+  const process = (redis: Redis = lab.connect(), processLoad = load) =>
+    new StampedeProtectedCache<T>({ ...config, redis, load: processLoad });
+
+  /** Lets replies arrive: microtasks on the mock, real I/O on a server. */
+  async function flush() {
+    await settle();
+    if (lab.mode === 'real') {
+      for (let i = 0; i < 4; i++) {
+        await lab.raw.ping();
+        await settle(3);
+      }
+    }
+  }
+
+  /** Lets replies arrive until `condition` holds (at most a second of real time on a server). */
+  async function until(condition: () => boolean) {
+    const deadline = performance.now() + 1_000;
+    await flush();
+    while (!condition() && performance.now() < deadline) await flush();
+  }
+
+  /** Moves fake time forward in steps, letting replies arrive after each step. */
+  async function wait(totalMs: number, stepMs = config.retryDelayMs ?? 10) {
+    for (let elapsed = 0; elapsed < totalMs; ) {
+      const step = Math.min(stepMs, totalMs - elapsed);
+      await clock.advance(step);
+      elapsed += step;
+      await flush();
+    }
+    expectNoBusyPolling();
+  }
+
+  function expectNoBusyPolling() {
+    expect(
+      lab.roundTrips.count,
+      `the code under test made ${ROUND_TRIP_CAP} round trips (${lab.roundTrips.summary()}) without fake time moving: ` +
+        'waiters are polling Redis in a loop with no pause. Sleep retryDelayMs (setTimeout) between two checks, or every ' +
+        'waiter hammers Redis as hard as the stampede would have hammered the database',
+    ).toBeLessThan(ROUND_TRIP_CAP);
+  }
+
+  return { lab, clock, load, value, cache, config, process, flush, until, wait, expectNoBusyPolling };
+}
+
+/**
+ * A client for a process that is about to die: after crash(), nothing it sends reaches Redis
+ * and nothing it awaits ever settles (a killed process, or one frozen for good).
+ */
+function crashable(client: Redis) {
+  let crashed = false;
+  const dead: any = new Proxy(function () {}, {
+    get: (_target, property) => (property === 'then' ? () => {} : dead),
+    apply: () => dead,
+  });
+  const proxy = new Proxy(client, {
+    get(target, property) {
+      if (crashed) return dead;
+      const member = Reflect.get(target, property, target);
+      return typeof member === 'function' ? member.bind(target) : member;
+    },
+  });
+  return { redis: proxy as Redis, crash: () => (crashed = true) };
+}
+
+function isWaitTimeout(error: unknown) {
+  return error instanceof WaitTimeoutError || (error instanceof Error && error.name === 'WaitTimeoutError');
+}
+
+describe('core', () => {
+  test('a miss loads once and returns the value; the next get() is served from Redis', async () => {
+    const { cache, load, value, flush } = await setup();
+    const key = randomId('report');
+
+    const first = await cache.get(key);
+    await flush();
+    const second = await cache.get(key);
+
+    expect(first, 'get() on a miss must return what load() returned').toEqual(value);
+    expect(second, 'the second get() must return the same value, from Redis').toEqual(value);
+    expect(load.calls.map(([k]) => k), `load() must be called once, with the key ("${key}"); after the first fill the value comes from Redis, or the cache protects nothing`).toEqual([key]);
+  });
+
+  test('any JSON value round-trips, including 0, "", false and null', async () => {
+    const values = new Map<string, unknown>([
+      [randomId('zero'), 0],
+      [randomId('empty'), ''],
+      [randomId('no'), false],
+      [randomId('null'), null],
+      [randomId('list'), [randomText(1)]],
+    ]);
+    const load = controlled(async (key: string) => values.get(key));
+    const { cache } = await setup<unknown>({ load });
+
+    for (const [key, expected] of values) {
+      expect(await cache.get(key), `get() of a key whose value is ${JSON.stringify(expected)} returned something else`).toEqual(expected);
+      expect(await cache.get(key), `a cached ${JSON.stringify(expected)} came back changed`).toEqual(expected);
+    }
+
+    expect(load.callCount, `${values.size} keys read twice each loaded ${load.callCount} times: a cached 0, "", false or null was treated as a miss. Decide a hit by whether Redis had the key, never by the truthiness of the value`).toBe(values.size);
+  });
+
+  test('the value is stored under the key itself with a TTL of ttlSeconds, in seconds', async () => {
+    const { cache, lab, config } = await setup();
+    const key = randomId('report');
+
+    await cache.get(key);
+    const ttlMs = await lab.ttlMs(key);
+
+    expect(ttlMs, `nothing was stored under "${key}": the value must live in Redis under the key passed to get()`).not.toBe(-2);
+    expect(ttlMs, 'the cached value has no TTL: it would never be recomputed, and the cache would grow without bound').not.toBe(-1);
+    expect(ttlMs, `the TTL is ${ttlMs} ms but ttlSeconds is ${config.ttlSeconds}: check the unit (EX takes seconds, PX milliseconds)`).toBeGreaterThan((config.ttlSeconds - 2) * 1000);
+    expect(ttlMs, `the TTL is ${ttlMs} ms, longer than ttlSeconds = ${config.ttlSeconds} s`).toBeLessThanOrEqual(config.ttlSeconds * 1000);
+  });
+
+  test('jitter spreads the TTLs of keys filled together within ttlSeconds + jitterSeconds', async () => {
+    const jitterSeconds = randomInteger(60, 120);
+    const { cache, lab, config } = await setup({ jitterSeconds });
+    const keys = Array.from({ length: 20 }, () => randomId('tile'));
+
+    await Promise.all(keys.map((key) => cache.get(key)));
+    const ttls = await Promise.all(keys.map((key) => lab.ttlMs(key)));
+
+    const low = config.ttlSeconds;
+    const high = config.ttlSeconds + jitterSeconds;
+    for (const ttl of ttls) {
+      expect(ttl, `each TTL must be between ttlSeconds (${low} s) and ttlSeconds + jitterSeconds (${high} s); got ${ttl} ms`).toBeGreaterThan((low - 2) * 1000);
+      expect(ttl, `each TTL must be between ttlSeconds (${low} s) and ttlSeconds + jitterSeconds (${high} s); got ${ttl} ms`).toBeLessThanOrEqual(high * 1000);
+    }
+    const distinctSeconds = new Set(ttls.map((ttl) => Math.round(ttl / 1000))).size;
+    expect(distinctSeconds, `20 keys filled together got only ${distinctSeconds} distinct TTL(s): they expire in the same second and stampede together. Add a random 0..jitterSeconds to each TTL`).toBeGreaterThan(5);
+  });
+
+  test('when get() returns, the lock is gone and only the value key is left', async () => {
+    const { cache, lab, load, flush } = await setup();
+    const key = randomId('report');
+
+    await cache.get(key);
+    await flush();
+    const keys = await lab.keys();
+    await lab.raw.del(key); // a writer invalidates the value
+    const next = track(cache.get(key));
+    await flush();
+
+    expect(keys, `after a fill, Redis should hold only "${key}"; a lock left behind blocks the next refill of this key until it expires`).toEqual([key]);
+    expect(next.settled && load.callCount === 2, `after the value was deleted, the next get() did not load at once (${load.callCount} loads, ${next.settled ? 'settled' : 'still waiting'}): the previous holder's lock was still there. Release the lock when the fill is done`).toBe(true);
+  });
+
+  test('250 concurrent misses on a cold key, from three processes, cause one load and all get the value', async () => {
+    const { cache, process, load, value, flush, wait, config, lab } = await setup();
+    const key = randomId('homepage');
+    const caches = [cache, process(), process()];
+    load.hold();
+
+    const callers = Array.from({ length: 250 }, (_, i) => track(caches[i % 3]!.get(key)));
+    await flush();
+    await wait(config.retryDelayMs! * 3);
+    const loadsWhileHeld = load.callCount;
+    load.unhold();
+    await load.releaseAll();
+    await wait(config.retryDelayMs! * 3);
+
+    expect(loadsWhileHeld, `250 concurrent get() calls on a cold key started ${loadsWhileHeld} loads; exactly one must run while the others wait. Take the lock with one atomic command (SET key token NX PX lockTtlMs); a lock held only in this process does not stop the other processes`).toBe(1);
+    const failed = callers.filter((caller) => !caller.settled || caller.error !== undefined);
+    expect(failed.length, `${failed.length} of 250 callers did not get the value within 3 × retryDelayMs of the fill${failed[0]?.error ? ` (first error: ${describeError(failed[0].error)})` : ''}`).toBe(0);
+    expect(callers.every((caller) => JSON.stringify(caller.value) === JSON.stringify(value)), 'every caller must get the loaded value').toBe(true);
+    expect(load.callCount, 'after the fill, nobody should load again').toBe(1);
+    expect(await lab.keys(), 'after every caller returned, only the value key should be left').toEqual([key]);
+  });
+
+  test('a caller that misses just as another caller finishes the fill does not load again', async () => {
+    const { cache, process, load, value, flush, wait, config } = await setup();
+    const other = process();
+
+    // Sweep the moment the second caller arrives across the holder's last steps (fill and
+    // release). Whatever the order of the replies, the key must be loaded once.
+    for (let ticks = 0; ticks <= 36; ticks += 4) {
+      const key = randomId('race');
+      load.hold();
+      const holder = track(cache.get(key));
+      await flush();
+      const held = load.held.find((call) => call.args[0] === key);
+      expect(held, 'get() on a cold key must call load(key)').toBeDefined();
+      load.unhold();
+
+      held!.resolveWith(structuredClone(value));
+      for (let i = 0; i < ticks; i++) await Promise.resolve();
+      const late = track(other.get(key));
+      await flush();
+      await wait(config.retryDelayMs! * 3);
+
+      const loads = load.calls.filter(([k]) => k === key).length;
+      expect(loads, `a caller that arrived ${ticks} microtask ticks after the holder's load finished loaded the key again (${loads} loads). Between your "miss" and your "lock acquired" the holder filled the key and released the lock. Check for the value again once you hold the lock, or read and lock in one atomic step (a Lua script)`).toBe(1);
+      expect(holder.value !== undefined && late.value !== undefined, 'both callers must get the value').toBe(true);
+    }
+  });
+
+  test('a crash at any point of a miss leaves no key without a TTL', async () => {
+    // Break the connection after 1, 2, 3… round trips of a cold get(): wherever the process
+    // dies, what it left in Redis must expire on its own.
+    for (let trips = 1; trips <= 6; trips++) {
+      const { cache, lab, wait, config } = await setup();
+      const key = randomId('report');
+      lab.roundTrips.breakAfter(trips);
+
+      track(cache.get(key));
+      await wait(config.retryDelayMs! * 2);
+      lab.roundTrips.repair();
+
+      for (const left of await lab.keys()) {
+        expect(await lab.ttlMs(left), `the connection broke after ${trips} round trip(s) of a miss and left "${left}" with no TTL. A lock without a TTL blocks this key forever: every later caller waits for a fill that never comes. Take the lock and set its expiry in one command (SET … NX PX), and store the value with SET … EX, never SETNX or SET followed by EXPIRE`).not.toBe(-1);
+      }
+      await lab.close();
+    }
+  });
+
+  test.each(['fails', 'succeeds'] as const)('a holder whose lock expired mid-load does not release the next holder\'s lock (its load %s)', async (outcome) => {
+    const lockTtlMs = randomInteger(1_000, 2_000);
+    const { cache, process, load, flush, wait, lab, config } = await setup({ lockTtlMs, waitTimeoutMs: lockTtlMs * 4 });
+    const key = randomId('report');
+    const b = process();
+    const c = process();
+    load.hold();
+
+    // A takes the lock; its load outlives lockTtlMs, so the lock expires and B takes it.
+    const holderA = track(cache.get(key));
+    await flush();
+    await wait(lockTtlMs + 1, 250);
+    const holderB = track(b.get(key));
+    await flush();
+    const loadsAfterB = load.callCount;
+    const [loadA, loadB] = load.held;
+    // A finishes while B is still loading.
+    if (outcome === 'fails') loadA?.fail(new Error('query timeout'));
+    else {
+      loadA?.resolveWith(report());
+      await flush();
+      await lab.raw.del(key); // and a writer invalidates A's value
+    }
+    await flush();
+    load.unhold();
+    const callerC = track(c.get(key));
+    await flush();
+    await wait(config.retryDelayMs! * 3);
+    const loadsWhileBHolds = load.callCount;
+    await loadB?.release();
+    await wait(config.retryDelayMs! * 3);
+
+    expect(loadsAfterB, `A's lock should expire after lockTtlMs (${lockTtlMs} ms) and B should then take it and load; ${loadsAfterB} load(s) were started`).toBe(2);
+    expect(loadsWhileBHolds, `C started a load while B still held the lock: when A's load ${outcome === 'fails' ? 'failed' : 'finished'}, A deleted the lock that B held by then. Store a random token in the lock and release with a compare-and-delete script (delete only if the lock still holds your token); a plain DEL lets a third caller in, and a GET then DEL has the same race in a smaller window`).toBe(2);
+    expect(holderA.settled && holderB.settled && callerC.settled, 'A, B and C must all finish once the loads are done').toBe(true);
+    expect(callerC.value, 'C must get the value B loaded').toEqual(holderB.value);
+  });
+
+  test('a load that throws rejects its caller with that error; nothing is cached and no lock is left', async () => {
+    const { cache, load, value, lab, flush } = await setup();
+    const key = randomId('report');
+    const error = new Error(`database timeout ${randomId('e')}`);
+    load.failNext(error);
+
+    const outcome = await cache.get(key).then(
+      (returned) => ({ returned }),
+      (thrown: unknown) => ({ thrown: describeError(thrown) }),
+    );
+    await flush();
+    const keys = await lab.keys();
+    const next = track(cache.get(key));
+    await flush();
+
+    expect(outcome, 'when load() throws, get() must reject with that same error: the caller must know the value is unavailable').toEqual({ thrown: describeError(error) });
+    expect(keys, 'after a failed load Redis must hold nothing for the key: no cached error, and no lock (release it in a finally), or the next caller waits lockTtlMs for nothing').toEqual([]);
+    expect(next.settled, 'after a failed load, the next get() must load again at once; it was still waiting, probably behind a lock the failed holder did not release').toBe(true);
+    expect(next.value, 'after a failed load, the next get() must load and return the value').toEqual(value);
+  });
+
+  test('when the holder\'s load throws, a waiter takes over at its next check and every waiter gets the value', async () => {
+    const waitTimeoutMs = randomInteger(3_000, 5_000);
+    const { cache, process, load, value, flush, wait, config, lab } = await setup({ waitTimeoutMs, lockTtlMs: waitTimeoutMs * 3 });
+    const key = randomId('report');
+    const other = process();
+    load.hold();
+    const holder = track(cache.get(key));
+    await flush();
+    const waiters = Array.from({ length: 6 }, (_, i) => track((i % 2 ? other : cache).get(key)));
+    await wait(config.retryDelayMs! * 4);
+    load.unhold();
+    const error = new Error(`replica lag ${randomId('e')}`);
+
+    load.held[0]?.fail(error);
+    await flush();
+    await wait(config.retryDelayMs! * 3);
+
+    expect(holder.error === undefined ? 'resolved' : describeError(holder.error), "the holder's caller must get its load's error").toBe(describeError(error));
+    const stuck = waiters.filter((waiter) => !waiter.settled).length;
+    expect(stuck, `${stuck} of 6 waiters were still waiting 3 × retryDelayMs after the holder's load failed. The failed holder must release its lock at once, and a waiter that finds no value and no lock must take the lock (atomically, so still only one) and load; otherwise every waiter sits out lockTtlMs (${config.lockTtlMs} ms) or its timeout`).toBe(0);
+    const failed = waiters.filter((waiter) => waiter.error !== undefined);
+    expect(failed.length, `${failed.length} waiter(s) rejected (${failed[0] ? describeError(failed[0].error) : ''}); a waiter must not inherit another caller's load error: one of them loads again and all get the value`).toBe(0);
+    expect(waiters.map((waiter) => waiter.value), 'every waiter must get the value loaded after the failure').toEqual(waiters.map(() => value));
+    expect(load.callCount, `the failure must be followed by exactly one more load, by one waiter; there were ${load.callCount - 1}`).toBe(2);
+    expect(await lab.keys(), 'in the end only the value key should be left').toEqual([key]);
+  });
+
+  test('when the holder\'s process dies, its lock expires after lockTtlMs and one waiter loads in its place', async () => {
+    const lockTtlMs = randomInteger(800, 1_200);
+    const { lab, process, load, value, until, wait, config } = await setup({ lockTtlMs, waitTimeoutMs: lockTtlMs * 3 });
+    const key = randomId('report');
+    const doomed = crashable(lab.connect());
+    const deadLoad = controlled(async (_key: string) => report());
+    deadLoad.hangNext();
+    const dying = process(doomed.redis, deadLoad);
+    const started = Date.now();
+
+    track(dying.get(key));
+    await until(() => deadLoad.callCount > 0);
+    expect(deadLoad.callCount, 'get() on a cold key must call load()').toBe(1);
+    doomed.crash();
+    const survivors = [process(), process()];
+    const waiters = Array.from({ length: 6 }, (_, i) => track(survivors[i % 2]!.get(key)));
+    // Half of lockTtlMs: on a real server the lock also ages in real time while the test runs.
+    await wait(Math.floor(lockTtlMs / 2));
+    const loadsBeforeExpiry = load.callCount;
+    await wait(started + lockTtlMs + 3 * config.retryDelayMs! - Date.now());
+
+    expect(loadsBeforeExpiry, 'a waiter loaded while the dead holder\'s lock had not yet expired: only the lock\'s TTL says the holder is gone').toBe(0);
+    const stuck = waiters.filter((waiter) => !waiter.settled).length;
+    expect(stuck, `${stuck} of 6 waiters were still waiting ${3 * config.retryDelayMs!} ms after the dead holder's lock expired (lockTtlMs = ${lockTtlMs}). A waiter that finds no value and no lock must take the lock and load; otherwise one crashed process blocks the key until every waiter times out`).toBe(0);
+    expect(waiters.map((waiter) => (waiter.error === undefined ? waiter.value : describeError(waiter.error))), 'every waiter must get the value loaded in place of the dead holder').toEqual(waiters.map(() => value));
+    expect(load.callCount, `exactly one waiter must load in place of the dead holder; ${load.callCount} did`).toBe(1);
+  });
+
+  test('a waiter that gets no value within waitTimeoutMs rejects with WaitTimeoutError and never loads', async () => {
+    const waitTimeoutMs = randomInteger(1_000, 2_000);
+    const retryDelayMs = randomInteger(20, 50);
+    const { cache, process, load, value, flush, wait } = await setup({ waitTimeoutMs, retryDelayMs, lockTtlMs: waitTimeoutMs * 4 });
+    const key = randomId('report');
+    const other = process();
+    load.hold();
+    const holder = track(cache.get(key));
+    await flush();
+    const started = Date.now();
+    const waiters = Array.from({ length: 4 }, (_, i) => track((i % 2 ? other : cache).get(key)));
+
+    await wait(waitTimeoutMs - retryDelayMs - 1);
+    const earlyQuitters = waiters.filter((waiter) => waiter.settled).length;
+    await wait(started + waitTimeoutMs + 2 * retryDelayMs - Date.now());
+    const loadsAtTimeout = load.callCount;
+    load.unhold();
+    await load.releaseAll();
+    await flush();
+
+    expect(earlyQuitters, `${earlyQuitters} waiter(s) stopped waiting before waitTimeoutMs (${waitTimeoutMs} ms) had passed`).toBe(0);
+    for (const waiter of waiters) {
+      expect(waiter.settled, `a waiter was still waiting ${waitTimeoutMs + 2 * retryDelayMs} ms after it called get(), with waitTimeoutMs = ${waitTimeoutMs}: a request must not wait longer than its latency budget`).toBe(true);
+      expect(isWaitTimeout(waiter.error), `when waitTimeoutMs passes, a waiter must reject with WaitTimeoutError (as the README says); it ${waiter.error === undefined ? `resolved with ${JSON.stringify(waiter.value)}` : `rejected with ${describeError(waiter.error)}`}`).toBe(true);
+      expect(String((waiter.error as Error | undefined)?.message), 'the WaitTimeoutError message must name the key, so the log line says which key stalled').toContain(key);
+    }
+    expect(loadsAtTimeout, `${loadsAtTimeout - 1} waiter(s) called load() when their wait timed out. Timing out must not start a load: at that moment the database is already slow, and hundreds of waiters loading at once is the stampede the lock exists to stop`).toBe(1);
+    expect(holder.value, 'the holder must still return its value once its load finishes').toEqual(value);
+  });
+
+  test.each([
+    ['retryDelayMs', randomInteger(20, 50)],
+    ['the default retryDelayMs of 50 ms', null],
+  ] as const)('waiters check every %s: a few round trips per check, and they return soon after the fill', async (_label, retryDelayMs) => {
+    const delayMs = retryDelayMs ?? 50;
+    const { cache, process, load, value, lab, flush, wait } = await setup({ retryDelayMs, waitTimeoutMs: delayMs * 200, lockTtlMs: delayMs * 400 });
+    const key = randomId('report');
+    const other = process();
+    load.hold();
+    track(cache.get(key));
+    await flush();
+    const waiters = Array.from({ length: 8 }, (_, i) => track((i % 2 ? other : cache).get(key)));
+    await wait(delayMs * 2, delayMs);
+    lab.roundTrips.reset();
+
+    await wait(delayMs * 20, delayMs);
+    const trips = lab.roundTrips.count;
+    const summary = lab.roundTrips.summary();
+    load.unhold();
+    await load.releaseAll();
+    const filledAt = Date.now();
+    await wait(delayMs * 2, Math.max(1, Math.floor(delayMs / 4)));
+
+    const perWaiter = trips / 8;
+    expect(perWaiter, `each waiter made ${perWaiter} round trips (${summary}) in ${delayMs * 20} ms of waiting, with retryDelayMs = ${delayMs}: at most about 3 per check and one check per retryDelayMs are expected. Sleep retryDelayMs between checks${retryDelayMs === null ? ' (and default it to 50 ms when the option is absent)' : ''}`).toBeLessThanOrEqual(3 * 22);
+    const late = waiters.filter((waiter) => !waiter.settled || waiter.atMs! - filledAt > 2 * delayMs);
+    expect(late.length, `${late.length} of 8 waiters had not returned ${2 * delayMs} ms after the fill: a waiter should notice the value at its next check, within about retryDelayMs (${delayMs} ms)`).toBe(0);
+    expect(waiters.map((waiter) => waiter.value), 'every waiter must get the value').toEqual(waiters.map(() => value));
+  });
+});
+
+describe('staff', () => {
+  /**
+   * Steady traffic on one key across more than two TTLs. A load takes loadMs of fake time and
+   * returns a new version each time; each read is timed in fake time.
+   *
+   * Why a correct probabilistic design passes with overwhelming probability: with XFetch at
+   * beta = 1, a read t ms before expiry triggers a refresh with probability exp(-t / loadMs).
+   * The value goes cold only if no read at t >= loadMs triggers one; with READS_PER_LOAD_TIME
+   * reads per loadMs that probability is exp(-READS_PER_LOAD_TIME * e^-1) = exp(-22) ≈ 3e-10
+   * per expiry, about 1e-9 for the expiries of one run. Serve-stale designs are deterministic.
+   */
+  const READS_PER_LOAD_TIME = 60;
+  // Hundreds of fake-time steps, each with real round trips when graded against a server.
+  const REAL_SERVER_TIMEOUT_MS = 30_000;
+  const STEPS_PER_LOAD_TIME = 10;
+
+  async function steadyTraffic(options: { failFirstRefresh: boolean }) {
+    const loadMs = 1_000;
+    const ttlSeconds = randomInteger(9, 11);
+    const staleWhileRevalidateSeconds = 3;
+    const loadedAt = new Map<number, number>();
+    let version = 0;
+    const token = randomId('v');
+    const load = controlled(async (_key: string) => {
+      await new Promise((resolve) => setTimeout(resolve, loadMs));
+      version += 1;
+      loadedAt.set(version, Date.now());
+      return { version, token };
+    });
+    const lab0 = await setup({ load, ttlSeconds, earlyRefresh: { beta: 1 }, staleWhileRevalidateSeconds, lockTtlMs: loadMs * 5, waitTimeoutMs: loadMs * 5, retryDelayMs: 50 });
+    const { cache, lab, flush, clock } = lab0;
+    const key = randomId('leaderboard');
+
+    const warm = track(cache.get(key));
+    await lab0.until(() => load.callCount > 0);
+    await lab0.wait(loadMs, 100);
+    await lab0.until(() => warm.settled);
+    expect(warm.value, 'the first get() of a cold key must load and return the value').toBeDefined();
+    const loadsAtStart = load.callCount;
+    if (options.failFirstRefresh) load.failNext(new Error(`refresh failed ${randomId('e')}`));
+
+    const stepMs = loadMs / STEPS_PER_LOAD_TIME;
+    const readsPerStep = READS_PER_LOAD_TIME / STEPS_PER_LOAD_TIME;
+    // Long enough that a value kept past ttlSeconds + staleWhileRevalidateSeconds is seen.
+    const durationMs = (ttlSeconds + staleWhileRevalidateSeconds) * 1000 + 3 * loadMs;
+    const reads: Array<Outcome<{ version: number; token: string }> & { startedMs: number }> = [];
+    let missingAt: number | null = null;
+    for (let elapsed = 0; elapsed < durationMs; elapsed += stepMs) {
+      const startedMs = Date.now();
+      const batch = Array.from({ length: readsPerStep }, () => Object.assign(track(cache.get(key)), { startedMs }));
+      reads.push(...batch);
+      await settle();
+      if (lab.mode === 'real') {
+        const deadline = performance.now() + 20;
+        while (batch.some((read) => !read.settled) && performance.now() < deadline) await settle(1);
+      }
+      if (missingAt === null && (await lab.raw.exists(key)) === 0) missingAt = elapsed;
+      await clock.advance(stepMs);
+    }
+    await lab0.wait(loadMs * 2, 100);
+    lab0.expectNoBusyPolling();
+    return { reads, loadedAt, loads: load.callCount - loadsAtStart, missingAt, ttlSeconds, staleWhileRevalidateSeconds, durationMs, loadMs };
+  }
+
+  function expectNoColdMisses(run: Awaited<ReturnType<typeof steadyTraffic>>) {
+    const { reads, loadedAt, loads, missingAt, ttlSeconds, staleWhileRevalidateSeconds, durationMs } = run;
+    const rejected = reads.filter((read) => read.error !== undefined);
+    expect(rejected.length, `${rejected.length} of ${reads.length} reads rejected (first: ${rejected[0] ? describeError(rejected[0].error) : ''}); while a usable value is cached, a read must return it, even when a refresh fails`).toBe(0);
+    expect(missingAt, `under steady traffic the key went missing from Redis ${missingAt} ms into the run: nobody refreshed it before it expired, so the next readers hit a cold miss and waited on the lock. Refresh early (XFetch) or serve the stale value while one caller revalidates`).toBeNull();
+    const waited = reads.filter((read) => !read.settled || read.atMs !== read.startedMs).length;
+    expect(waited, `${waited} of ${reads.length} reads waited for fake time to pass, with ${loads} load(s) in the run: besides a caller running a refresh itself, no read should wait while the key is warm`).toBeLessThanOrEqual(loads);
+    const maxLoads = Math.ceil((durationMs / (ttlSeconds * 1000)) * 10);
+    expect(loads, `${loads} loads in ${durationMs / 1000} s of traffic with ttlSeconds = ${ttlSeconds}: the early refresh must be done by one caller (or a few), not by every reader that sees the key close to expiry`).toBeLessThanOrEqual(maxLoads);
+    const maxAgeMs = (ttlSeconds + staleWhileRevalidateSeconds) * 1000;
+    const tooOld = reads.filter((read) => read.value && read.atMs! - loadedAt.get(read.value.version)! > maxAgeMs);
+    expect(tooOld.length, `${tooOld.length} reads returned a value older than ttlSeconds + staleWhileRevalidateSeconds (${maxAgeMs / 1000} s): the value must still be refreshed, not kept forever`).toBe(0);
+  }
+
+  test('under steady traffic a hot key is refreshed before it expires: no read waits on a cold miss, and few loads run', async () => {
+    const run = await steadyTraffic({ failFirstRefresh: false });
+
+    expectNoColdMisses(run);
+  }, REAL_SERVER_TIMEOUT_MS);
+
+  test('a failed early refresh does not fail readers, and a later refresh succeeds', async () => {
+    const run = await steadyTraffic({ failFirstRefresh: true });
+
+    expectNoColdMisses(run);
+    expect(run.loads, 'after the failed refresh another refresh must run and succeed').toBeGreaterThanOrEqual(2);
+  }, REAL_SERVER_TIMEOUT_MS);
+});
