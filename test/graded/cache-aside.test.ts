@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { CacheAside } from '@impl/cache-aside/cache-aside.ts';
-import { createLabRedis, fakeTable, inFlight, randomId, randomInteger, randomText, settle, useFakeClock } from '../kit/index.ts';
+import { createLabRedis, fakeTable, inFlight, randomId, randomInteger, randomText, settle, useFakeClock, waitFor } from '../kit/index.ts';
 
 interface Product {
   id: string;
@@ -113,9 +113,9 @@ describe('core', () => {
     // Writer A's database write lands first but A is slow to touch the cache; writer B writes
     // the database after A and finishes first. The database ends with B.
     const writerA = inFlight(cache.set(id, a));
-    await settle();
+    await waitFor(() => table.save.held.length === 1);
     const writerB = inFlight(cache.set(id, b));
-    await settle();
+    await waitFor(() => table.save.held.length === 2);
     const [saveA, saveB] = table.save.held;
     expect(saveA && saveB, 'set() must write the database through save()').toBeTruthy();
     table.data.set(id, structuredClone(a));
@@ -138,7 +138,7 @@ describe('core', () => {
     table.save.hold();
 
     const writing = inFlight(cache.set(id, updated));
-    await settle();
+    await waitFor(() => table.save.held.length > 0);
     await cache.get(id); // a reader arrives while the database write is in flight
     await table.save.releaseAll();
     await writing;
@@ -317,7 +317,7 @@ describe('staff', () => {
 
     // Reader: misses and reads the old row; its reply is slow to come back.
     const reader = inFlight(cache.get(id));
-    await settle();
+    await waitFor(() => table.load.held.length > 0);
     const slowRead = table.load.held[0];
     expect(slowRead, 'get() on a miss should read the database').toBeDefined();
     table.load.unhold();
@@ -339,10 +339,9 @@ describe('staff', () => {
     table.load.hold();
 
     const reader = inFlight(cache.getMany(ids));
-    for (let i = 0; i < 50 && !table.load.held.some((call) => call.args[0] === target.id); i++) {
-      await settle(2);
-      const first = table.load.held[0];
-      if (first && first.args[0] !== target.id) await first.release();
+    // Let the other loads through until the target's is the one waiting (in series or parallel).
+    while (await waitFor(() => table.load.held.length > 0) && !table.load.held.some((call) => call.args[0] === target.id)) {
+      await table.load.held[0]!.release();
     }
     const slowRead = table.load.held.find((call) => call.args[0] === target.id);
     expect(slowRead, 'getMany should read every missing id from the database').toBeDefined();

@@ -33,6 +33,20 @@ export async function settle(rounds = 10): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
+/**
+ * Lets promise chains and Redis replies move until `condition` holds, or `timeoutMs` of real
+ * time passes (fake time does not move). Returns whether it held. Use it instead of a fixed
+ * number of settle() rounds wherever a real server's reply must arrive first.
+ */
+export async function waitFor(condition: () => boolean, timeoutMs = 2_000): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) return false;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return true;
+}
+
 /** A call that was held (see ControlledFn.hold) and waits for the test to let it finish. */
 export interface HeldCall<A extends unknown[], R> {
   args: A;
