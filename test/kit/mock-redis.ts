@@ -3,21 +3,19 @@
  * or fail a right one. Each difference handled here is listed, with the reason, in
  * docs/redis-mock.md, and pinned by test/self/mock-redis.test.ts against a real server.
  */
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import RedisMock from 'ioredis-mock';
+import { LuaEngine, type CommandRunner } from './mock-lua.ts';
 
 type Raw = (this: MockInternals, ...args: any[]) => unknown;
 interface MockInternals {
   data: { get(key: string): any; has(key: string): boolean; set(key: string, value: unknown): void };
   watching: Set<string>;
   dirty: boolean;
-  shaScripts: Record<string, string>;
   customCommands: Record<string, unknown>;
 }
 type MockClient = Redis & MockInternals;
 
-const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 
 /** Thrown for a command the mock cannot run; the message tells the learner what to do instead. */
 export class MockLimitError extends Error {
@@ -53,95 +51,6 @@ function isIntegerString(value: unknown): boolean {
 
 function expireTime(mock: MockInternals & { expires: { get(key: string): number | undefined; has(key: string): boolean } }, key: string) {
   return mock.expires.has(key) ? mock.expires.get(key) : undefined;
-}
-
-/**
- * Lua runs inside the mock through fengari (Lua 5.3) with a partial `redis` object. This prelude
- * gives scripts what Redis gives them, and encodes replies so `decodeLuaReply` can convert them
- * the way Redis does (true -> 1, false -> nil, floats truncated, {ok=}/{err=} tables).
- */
-const LUA_PRELUDE = `
-local __lab_call, __lab_pcall = redis.call, redis.pcall
-local function __lab_args(...)
-  local n = select('#', ...)
-  local args = { ... }
-  for i = 1, n do
-    if type(args[i]) == 'number' then args[i] = string.format('%.14g', args[i]) end
-  end
-  local cmd = string.upper(tostring(args[1]))
-  args[1] = cmd
-  if cmd == 'SET' then
-    for i = 4, n do args[i] = string.upper(args[i]) end
-  elseif cmd == 'ZADD' then
-    -- Only the option words before the first score: members keep their case.
-    local i = 3
-    while i <= n and not tonumber(args[i]) do args[i] = string.upper(args[i]); i = i + 1 end
-  elseif cmd == 'EXPIRE' or cmd == 'PEXPIRE' then
-    if n >= 4 then args[4] = string.upper(args[4]) end
-  elseif cmd == 'ZRANGE' or cmd == 'ZRANGEBYSCORE' or cmd == 'ZREVRANGEBYSCORE' then
-    for i = 5, n do
-      local word = string.upper(tostring(args[i]))
-      if word == 'BYSCORE' or word == 'BYLEX' or word == 'REV' or word == 'LIMIT' or word == 'WITHSCORES' then args[i] = word end
-    end
-  end
-  return table.unpack(args, 1, n)
-end
-redis.call = function(...) return __lab_call(__lab_args(...)) end
-redis.pcall = function(...) return __lab_pcall(__lab_args(...)) end
-redis.error_reply = function(message) return { err = message } end
-redis.status_reply = function(message) return { ok = message } end
-redis.log = function() end
-redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
-local function __lab_reply(value)
-  local kind = type(value)
-  if value == nil or value == false then return '__lab_nil__' end
-  if value == true then return 1 end
-  if kind == 'number' then
-    if value >= 0 then return math.floor(value) else return math.ceil(value) end
-  end
-  if kind == 'table' then
-    if value.err ~= nil then return { '__lab_err__', tostring(value.err) } end
-    if value.ok ~= nil then return { '__lab_ok__', tostring(value.ok) } end
-    local out, i = {}, 1
-    while value[i] ~= nil do out[i] = __lab_reply(value[i]); i = i + 1 end
-    -- Built by a constructor: the mock only reads tables laid out as a literal would be.
-    return { table.unpack(out, 1, i - 1) }
-  end
-  return value
-end
-local function __lab_script()
-`;
-const LUA_EPILOGUE = `
-end
-return __lab_reply(__lab_script())
-`;
-
-const wrapLua = (script: string) => `${LUA_PRELUDE}${script}${LUA_EPILOGUE}`;
-
-function replyError(message: string) {
-  return new Error(/^[A-Z]+ /.test(message) ? message : `ERR ${message}`);
-}
-
-/** Converts a reply encoded by LUA_PRELUDE into what ioredis returns from a real server. */
-export function decodeLuaReply(reply: unknown): unknown {
-  if (reply === '__lab_nil__') return null;
-  if (Array.isArray(reply)) {
-    if (reply[0] === '__lab_err__') throw replyError(String(reply[1]));
-    if (reply[0] === '__lab_ok__') return String(reply[1]);
-    return reply.map(decodeLuaReply);
-  }
-  return reply;
-}
-
-function describeLuaError(error: unknown): Error {
-  const message = String((error as Error)?.message ?? error);
-  if (/attempt to index a nil value \(global 'cjson'\)|global 'cjson'/.test(message)) {
-    return new MockLimitError(
-      'This script uses cjson, which the mock Redis used for grading does not provide. Encode JSON in ' +
-        'TypeScript and pass it as an argument, or grade with --redis (see docs/redis-mock.md).',
-    );
-  }
-  return error instanceof Error ? error : new Error(message);
 }
 
 /** Synchronous reimplementations of commands the mock gets wrong, run against its data. */
@@ -222,30 +131,26 @@ const overrides: Record<string, (raw: Raw) => Raw> = {
   incrby: (raw) => integerOnly(raw),
   decr: (raw) => integerOnly(raw),
   decrby: (raw) => integerOnly(raw),
-  eval: (raw) =>
-    function (this: MockInternals, script: string, ...args: unknown[]) {
-      const wrapped = wrapLua(script);
-      this.shaScripts[sha1(script)] = wrapped;
-      return runLua(() => raw.call(this, wrapped, ...args));
+  eval: () =>
+    function (this: any, script: string, numberOfKeys: unknown, ...args: unknown[]) {
+      return luaOf(this).run(String(script), numberOfKeys, args, commandRunner(this));
     },
   evalsha: () =>
-    function (this: MockInternals & { evalRaw?: Raw }, sha: string, ...args: unknown[]) {
-      const wrapped = this.shaScripts[String(sha).toLowerCase()];
-      if (!wrapped) throw new Error('NOSCRIPT No matching script. Please use EVAL.');
-      return runLua(() => rawEval().call(this, wrapped, ...args));
+    function (this: any, sha: string, numberOfKeys: unknown, ...args: unknown[]) {
+      const script = luaOf(this).scripts.get(String(sha).toLowerCase());
+      if (script === undefined) throw new Error('NOSCRIPT No matching script. Please use EVAL.');
+      return luaOf(this).run(script, numberOfKeys, args, commandRunner(this));
     },
   script: () =>
-    function (this: MockInternals, subcommand: string, ...args: string[]) {
+    function (this: any, subcommand: string, ...args: string[]) {
+      const engine = luaOf(this);
       switch (String(subcommand).toUpperCase()) {
-        case 'LOAD': {
-          const script = String(args[0]);
-          this.shaScripts[sha1(script)] = wrapLua(script);
-          return sha1(script);
-        }
+        case 'LOAD':
+          return engine.load(String(args[0]));
         case 'EXISTS':
-          return args.map((sha) => (this.shaScripts[String(sha).toLowerCase()] ? 1 : 0));
+          return args.map((sha) => (engine.scripts.has(String(sha).toLowerCase()) ? 1 : 0));
         case 'FLUSH':
-          for (const sha of Object.keys(this.shaScripts)) delete this.shaScripts[sha];
+          engine.scripts.clear();
           return 'OK';
         default:
           throw new Error(`ERR unknown subcommand '${subcommand}'. Try SCRIPT HELP.`);
@@ -258,12 +163,31 @@ for (const name of [...BLOCKING, ...STREAM_GROUPS]) overrides[name] = () => () =
 overrides.evaluate = overrides.eval!;
 const rawEval = () => rawCommands.get('evaluate')!;
 
-function runLua(run: () => unknown) {
-  try {
-    return Promise.resolve(run()).then(decodeLuaReply, (error) => Promise.reject(describeLuaError(error)));
-  } catch (error) {
-    throw describeLuaError(error);
-  }
+/** The Lua VM of the mock server this client belongs to (see mock-lua.ts). */
+const luaEngines = new Map<number, LuaEngine>();
+function luaOf(client: MockClient): LuaEngine {
+  const port = (client as any).options.port as number;
+  let engine = luaEngines.get(port);
+  if (!engine) luaEngines.set(port, (engine = new LuaEngine()));
+  return engine;
+}
+
+const NOT_IN_SCRIPTS = new Set(['eval', 'evalsha', 'evaluate', 'script', 'multi', 'exec', 'watch', ...BLOCKING]);
+const corrected = new Map<string, Raw>();
+/** Runs a command from inside a script: the corrected implementation, synchronously. */
+function commandRunner(client: MockClient): CommandRunner {
+  return (name, args) => {
+    if (NOT_IN_SCRIPTS.has(name)) throw new Error(`ERR This Redis command is not allowed from script`);
+    let command = corrected.get(name);
+    if (!command) {
+      const raw = rawCommands.get(name);
+      const override = overrides[name];
+      if (!raw && !override) throw new Error(`ERR Unknown Redis command called from script`);
+      command = override ? override(raw ?? (() => undefined)) : raw!;
+      corrected.set(name, command);
+    }
+    return command.apply(client, args);
+  };
 }
 
 function conditionalExpire(raw: Raw, unitMs: number): Raw {
@@ -340,16 +264,10 @@ MockPipeline.prototype.exec = function (this: any) {
   return Promise.all(batch.map((run) => run().then((reply) => [null, reply], (error) => [error, undefined])));
 };
 
-/** Scripts loaded on one client are visible to every client of the same mock server, as in Redis. */
-const scriptCaches = new Map<number, Record<string, string>>();
-
 /** A mock client over the data of mock server `port`; clients with the same port share data. */
 export function createMockRedis(port: number, keyPrefix = ''): Redis {
   const client = new (RedisMock as any)({ port, keyPrefix }) as MockClient;
   if (rawCommands.size === 0) client.pipeline(); // populates rawCommands
-  const scripts = scriptCaches.get(port) ?? {};
-  scriptCaches.set(port, scripts);
-  client.shaScripts = scripts;
 
   for (const [name, override] of Object.entries(overrides)) {
     const raw = rawCommands.get(name === 'eval' ? 'evaluate' : name) ?? (() => undefined);
@@ -370,20 +288,22 @@ export function createMockRedis(port: number, keyPrefix = ''): Redis {
     return pipeline;
   };
 
-  const defineCommand = client.defineCommand.bind(client);
   (client as any).defineCommand = (name: string, definition: { numberOfKeys?: number; lua: string }) => {
-    scripts[sha1(definition.lua)] = wrapLua(definition.lua);
-    defineCommand(name, { ...definition, lua: wrapLua(definition.lua) });
-    const command = (client as any)[name];
-    const decoded = (...args: unknown[]) => {
+    const script = String(definition.lua);
+    luaOf(client).load(script);
+    const run = (...args: unknown[]) => {
+      const flat = args.flat();
+      const numberOfKeys = definition.numberOfKeys ?? flat.shift();
+      return luaOf(client).run(script, numberOfKeys, flat, commandRunner(client));
+    };
+    (client as any)[name] = (...args: unknown[]) => {
       try {
-        return runLua(() => command(...args));
+        return Promise.resolve(run(...args));
       } catch (error) {
         return Promise.reject(error);
       }
     };
-    (client as any)[name] = decoded;
-    client.customCommands[name] = decoded;
+    client.customCommands[name] = run;
   };
 
   (client as any).duplicate = () => createMockRedis(port, keyPrefix);

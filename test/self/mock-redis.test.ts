@@ -35,6 +35,14 @@ const cases: Record<string, [Case, unknown]> = {
   'SCRIPT LOAD then EVALSHA': [async (r) => r.evalsha(String(await r.script('LOAD', 'return 1')), 0), 1],
   'pipeline errors stay in their slot': [async (r) => { await r.set('pe', 'x'); return (await r.pipeline().incr('pe').get('pe').exec())!.map(([e, v]) => [e ? 'error' : null, v]); }, [['error', undefined], [null, 'x']]],
   'EXEC ends WATCH': [async (r) => { await r.set('w', '1'); await r.watch('w'); await r.multi().set('w', '2').exec(); await r.set('w', '3'); return r.multi().set('w', '4').exec(); }, [[null, 'OK']]],
+  'Lua redis.call raises on a failing command': [async (r) => { await r.set('t', 'x'); return r.eval("return redis.call('INCR', KEYS[1])", 1, 't').catch((e: Error) => e.message.slice(0, 43)); }, 'ERR value is not an integer or out of range'],
+  'Lua redis.pcall returns an error table': [async (r) => { await r.set('t2', 'x'); return r.eval("local reply = redis.pcall('INCR', KEYS[1]); if type(reply) == 'table' and reply.err then return 'caught' end return 'missed'", 1, 't2'); }, 'caught'],
+  'Lua status replies are {ok=…} tables': [(r) => r.eval("local reply = redis.call('SET', KEYS[1], 'v'); return type(reply) == 'table' and reply.ok", 1, 's'), 'OK'],
+  'Lua cjson round-trips': [(r) => r.eval("local t = cjson.decode(ARGV[1]); return cjson.encode({ n = t.n + 1 })", 0, '{"n":41}'), '{"n":42}'],
+  'Lua ZADD GT works inside scripts': [async (r) => { await r.eval("redis.call('ZADD', KEYS[1], 5, 'a'); redis.call('ZADD', KEYS[1], 'GT', 1, 'a')", 1, 'zl'); return r.zscore('zl', 'a'); }, '5'],
+  'Lua HGETALL is a flat array': [async (r) => { await r.hset('hh', 'a', '1'); return r.eval("return redis.call('HGETALL', KEYS[1])", 1, 'hh'); }, ['a', '1']],
+  'Lua cannot create globals': [(r) => r.eval('leaked = 1; return 1', 0).then(() => 'allowed', (e: Error) => /global variable|readonly table/.test(e.message) ? 'rejected' : e.message), 'rejected'],
+  'defineCommand scripts run and report their replies': [async (r) => { r.defineCommand('bump', { numberOfKeys: 1, lua: "return redis.call('INCRBY', KEYS[1], ARGV[1])" }); return (r as any).bump('bumped', 5); }, 5],
   'pipeline has EVAL': [async (r) => (await r.pipeline().eval('return 7', 0).exec())![0]![1], 7],
 };
 
@@ -61,6 +69,18 @@ describe('the corrected mock answers like Redis 7', () => {
     } finally {
       Date.now = realNow;
     }
+  });
+
+  test('a script costs well under a millisecond once compiled', async () => {
+    const mock = createMockRedis(port++);
+    const script = "return redis.call('INCR', KEYS[1])";
+    await mock.eval(script, 1, 'n');
+
+    const started = performance.now();
+    for (let i = 0; i < 200; i++) await mock.eval(script, 1, 'n');
+    const perCallMs = (performance.now() - started) / 200;
+
+    expect(perCallMs, 'EVAL on the mock must be cheap, or correct Lua designs time out').toBeLessThan(2);
   });
 
   test('blocking commands fail with a message that says what to use instead', async () => {
