@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { list as COMMANDS } from '@ioredis/commands';
 
+const CONNECTION_SETUP = new Set(['info', 'client', 'select', 'hello', 'auth']);
+
 /** One trip to the server: a single command, or a whole pipeline / MULTI…EXEC sent at once. */
 export interface RoundTrip {
   kind: 'command' | 'pipeline' | 'transaction';
@@ -73,7 +75,11 @@ export class RoundTripLog {
       if (name === 'multi' || name === 'exec' || name === 'pipeline' || typeof target[name] !== 'function') continue;
       const original = target[name];
       target[name] = (...args: unknown[]) =>
-        this.send({ kind: 'command', command: name === 'call' ? String(args[0]).toLowerCase() : name, size: 1 }, () =>
+        // While connecting, ioredis sends its own INFO ready check and CLIENT SETINFO: not trips
+        // of the code under test.
+        CONNECTION_SETUP.has(name) && target.status !== 'ready'
+          ? original.apply(client, args)
+          : this.send({ kind: 'command', command: name === 'call' ? String(args[0]).toLowerCase() : name, size: 1 }, () =>
           original.apply(client, args),
         );
     }
@@ -85,7 +91,9 @@ export class RoundTripLog {
           batch.__labRecorded = true;
           const exec = batch.exec;
           batch.exec = (...execArgs: unknown[]) => {
-            const size = typeof batch.length === 'number' ? batch.length : (batch._queue?.length ?? 0);
+            // ioredis queues MULTI itself as the first command of a transaction; the mock does not.
+            const queued = typeof batch.length === 'number' ? batch.length : (batch._queue?.length ?? 0);
+            const size = batch._queue?.[0]?.name === 'multi' ? queued - 1 : queued;
             return this.send({ kind: name === 'multi' ? 'transaction' : 'pipeline', command: name, size }, () =>
               exec.apply(batch, execArgs),
             );

@@ -1,0 +1,129 @@
+// The graded test kit's own contract, on the mock and (with REDIS_URL) on a real server.
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { closeAllLabs, createLabRedis } from '../kit/redis.ts';
+import { controlled, fakeTable, settle, useFakeClock, waitFor } from '../kit/index.ts';
+
+afterEach(async () => {
+  vi.useRealTimers();
+  await closeAllLabs();
+});
+
+describe('round trips', () => {
+  test('a command counts once, a pipeline or transaction counts once', async () => {
+    const lab = await createLabRedis();
+
+    await lab.redis.set('a', '1');
+    await Promise.all([lab.redis.get('a'), lab.redis.get('b')]);
+    await lab.redis.pipeline().get('a').get('b').get('c').exec();
+    await lab.redis.multi().set('a', '2').incr('n').exec();
+
+    expect(lab.roundTrips.count).toBe(5);
+    expect(lab.roundTrips.summary()).toBe('SET ×1, GET ×2, pipeline of 3 ×1, transaction of 2 ×1');
+  });
+
+  test('the raw client is not recorded; connect() clients are', async () => {
+    const lab = await createLabRedis();
+
+    await lab.raw.set('a', '1');
+    await lab.connect().get('a');
+
+    expect(lab.roundTrips.count).toBe(1);
+  });
+
+  test('breakAfter(n) lets n round trips through, then every command rejects until repair()', async () => {
+    const lab = await createLabRedis();
+    const other = lab.connect();
+    await other.ping();
+    lab.roundTrips.breakAfter(1);
+
+    const first = await lab.redis.set('a', '1');
+    const second = await lab.redis.get('a').catch((error: Error) => error.message);
+    const third = await other.get('a').catch((error: Error) => error.message);
+    lab.roundTrips.repair();
+
+    expect(first).toBe('OK');
+    expect(second).toMatch(/Connection lost \(injected by the test\) before GET/);
+    expect(third).toMatch(/Connection lost/);
+    expect(await lab.redis.get('a')).toBe('1');
+  });
+});
+
+describe('isolation and cleanup', () => {
+  test('two labs do not see each other\'s keys, and close() leaves nothing behind', async () => {
+    const a = await createLabRedis();
+    const b = await createLabRedis();
+
+    await a.redis.set('shared-name', 'a');
+
+    expect(await b.redis.get('shared-name')).toBeNull();
+    expect(await a.keys()).toEqual(['shared-name']);
+    await a.close();
+    const again = await createLabRedis();
+    expect(await again.keys()).toEqual([]);
+  });
+});
+
+describe('time', () => {
+  test('advancing the clock fires timers and expires keys in Redis', async () => {
+    const lab = await createLabRedis();
+    const clock = useFakeClock(lab);
+    await lab.raw.set('short', '1', 'PX', 5_000);
+    await lab.raw.set('long', '1', 'EX', 60);
+    let fired = false;
+    setTimeout(() => (fired = true), 4_000);
+
+    await clock.advance(6_000);
+
+    expect(fired).toBe(true);
+    expect(await lab.raw.exists('short')).toBe(0);
+    expect(await lab.ttlMs('long')).toBeLessThanOrEqual(54_000);
+    expect(await lab.ttlMs('long')).toBeGreaterThan(50_000);
+  });
+});
+
+describe('controllable fakes', () => {
+  test('held calls wait until released, resolved or failed, in any order', async () => {
+    const fn = controlled(async (n: number) => n * 2);
+    fn.hold();
+
+    const a = fn(1);
+    const b = fn(2);
+    const c = fn(3);
+    await settle();
+    await fn.held[1]!.release();
+    fn.held[1]!.resolveWith(-1);
+    fn.held[0]!.fail(new Error('no'));
+
+    expect(await b).toBe(4);
+    expect(await c).toBe(-1);
+    await expect(a).rejects.toThrow('no');
+    expect(fn.callCount).toBe(3);
+  });
+
+  test('failNext and hangNext inject faults for the next calls only', async () => {
+    const fn = controlled(async () => 'ok');
+    fn.failNext(new Error('boom'));
+    fn.hangNext();
+
+    await expect(fn()).rejects.toThrow('boom');
+    let settled = false;
+    void fn().then(() => (settled = true));
+    await settle();
+
+    expect(settled).toBe(false);
+    expect(await fn()).toBe('ok');
+  });
+
+  test('a fake table hands out copies, so callers cannot change the database by accident', async () => {
+    const table = fakeTable([['1', { n: 1 }]]);
+
+    const row = await table.load('1');
+    row!.n = 99;
+
+    expect(table.data.get('1')).toEqual({ n: 1 });
+  });
+
+  test('waitFor gives up after its time limit', async () => {
+    expect(await waitFor(() => false, 50)).toBe(false);
+  });
+});
