@@ -113,9 +113,9 @@ describe('core', () => {
     // Writer A's database write lands first but A is slow to touch the cache; writer B writes
     // the database after A and finishes first. The database ends with B.
     const writerA = inFlight(cache.set(id, a));
-    await waitFor(() => table.save.held.length === 1);
+    await waitFor(() => table.save.held.length === 1 || writerA.settled);
     const writerB = inFlight(cache.set(id, b));
-    await waitFor(() => table.save.held.length === 2);
+    await waitFor(() => table.save.held.length === 2 || writerB.settled);
     const [saveA, saveB] = table.save.held;
     expect(saveA && saveB, 'set() must write the database through save()').toBeTruthy();
     table.data.set(id, structuredClone(a));
@@ -138,7 +138,7 @@ describe('core', () => {
     table.save.hold();
 
     const writing = inFlight(cache.set(id, updated));
-    await waitFor(() => table.save.held.length > 0);
+    await waitFor(() => table.save.held.length > 0 || writing.settled);
     await cache.get(id); // a reader arrives while the database write is in flight
     await table.save.releaseAll();
     await writing;
@@ -317,7 +317,7 @@ describe('staff', () => {
 
     // Reader: misses and reads the old row; its reply is slow to come back.
     const reader = inFlight(cache.get(id));
-    await waitFor(() => table.load.held.length > 0);
+    await waitFor(() => table.load.held.length > 0 || reader.settled);
     const slowRead = table.load.held[0];
     expect(slowRead, 'get() on a miss should read the database').toBeDefined();
     table.load.unhold();
@@ -340,7 +340,7 @@ describe('staff', () => {
 
     const reader = inFlight(cache.getMany(ids));
     // Let the other loads through until the target's is the one waiting (in series or parallel).
-    while (await waitFor(() => table.load.held.length > 0) && !table.load.held.some((call) => call.args[0] === target.id)) {
+    while (await waitFor(() => table.load.held.length > 0 || reader.settled) && !reader.settled && !table.load.held.some((call) => call.args[0] === target.id)) {
       await table.load.held[0]!.release();
     }
     const slowRead = table.load.held.find((call) => call.args[0] === target.id);

@@ -19,10 +19,15 @@ export function deferred<T = void>(): Deferred<T> {
 /**
  * Marks a promise the test awaits later as handled now, so a rejection (a stub's TODO error,
  * say) fails the test where it is awaited instead of being reported as an unhandled rejection.
+ * `settled` tells a waitFor() to stop waiting for a call that already finished or failed.
  */
-export function inFlight<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => undefined);
-  return promise;
+export function inFlight<T>(promise: Promise<T>): Promise<T> & { readonly settled: boolean } {
+  const tracked = Object.assign(promise, { settled: false });
+  promise.then(
+    () => (tracked.settled = true),
+    () => (tracked.settled = true),
+  );
+  return tracked;
 }
 
 /**
