@@ -71,6 +71,8 @@ async function list(exercises: Exercise[], redisUrl?: string) {
   const state = readState();
   console.log('System Design Lab — exercises\n');
   let solved = 0;
+  const titleWidth = Math.max(...exercises.map((e) => e.title.length));
+  const slugWidth = Math.max(...exercises.map((e) => e.slug.length));
   for (const [i, exercise] of exercises.entries()) {
     const verdict = verdicts[i]!;
     const passed = verdict.tests.filter((test) => test.status === 'pass').length;
@@ -78,7 +80,7 @@ async function list(exercises: Exercise[], redisUrl?: string) {
     const label = verdict.status === 'pass' ? '✔ solved     ' : untouched ? '· not started' : '✘ failing    ';
     if (verdict.status === 'pass') solved++;
     const hints = state.hintsShown[exercise.slug] ?? 0;
-    console.log(`  ${label}  ${exercise.slug.padEnd(16)} ${exercise.title.padEnd(36)} ${passed}/${verdict.tests.length} tests${hints ? `, ${hints} hint(s) seen` : ''}`);
+    console.log(`  ${label}  ${exercise.slug.padEnd(slugWidth)}  ${exercise.title.padEnd(titleWidth)}   ${passed}/${verdict.tests.length} tests${hints ? `, ${hints} hint(s) seen` : ''}`);
   }
   console.log(`\n  ${progressBar(solved, exercises.length)} ${solved}/${exercises.length} solved\n`);
   const next = exercises.find((_, i) => verdicts[i]!.status !== 'pass');
