@@ -3,12 +3,11 @@
  * against solutions/ (mock and real Redis), watch feedback from save to verdict, peak memory of
  * the grading process tree, and the site's figures when the site benches are present.
  */
-import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import { loadExercises } from '../course/catalog.ts';
 import { exercisePaths, SOLUTIONS_DIR } from '../course/paths.ts';
 import { grade } from '../lab/grade.ts';
+import { startThrowawayRedis } from './redis-server.ts';
 import { startWatch } from '../lab/watch.ts';
 
 interface Row {
@@ -47,30 +46,13 @@ async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; peakMb: nu
   return { ms, peakMb, result };
 }
 
-async function startRedis(): Promise<{ url: string; stop(): void } | null> {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-  } catch {
-    return null;
-  }
-  const port = await new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  return { url: `redis://127.0.0.1:${port}`, stop: () => server.kill() };
-}
-
 await grade({ slugs, implRoot: SOLUTIONS_DIR }); // warm the file-system cache once
 const mock = await timed(() => grade({ slugs, implRoot: SOLUTIONS_DIR }));
 const mockPass = mock.result.filter((v) => v.status === 'pass').length;
 rows.push({ metric: `grade all ${slugs.length} solutions, mock (${mockPass} pass)`, value: Math.round(mock.ms), unit: 'ms', target: '<= 2000' });
 rows.push({ metric: 'peak memory while grading (process tree)', value: Math.round(mock.peakMb), unit: 'MB', target: '<= 300' });
 
-const redis = await startRedis();
+const redis = await startThrowawayRedis();
 if (redis) {
   const real = await timed(() => grade({ slugs, implRoot: SOLUTIONS_DIR, redisUrl: redis.url }));
   rows.push({ metric: `grade all solutions, real Redis (${real.result.filter((v) => v.status === 'pass').length} pass)`, value: Math.round(real.ms), unit: 'ms' });

@@ -4,12 +4,12 @@
  * It starts its own throwaway redis-server on a loopback port, so it never touches a server
  * that holds data. With CI=true a missing redis-server is a failure, not a skip.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { ROOT } from '../course/paths.ts';
 import { checkGrading, checkLayout, printResults } from './check.ts';
+import { startThrowawayRedis } from './redis-server.ts';
 
 const node = process.execPath;
 let passed = 0;
@@ -38,40 +38,12 @@ function runVitest(project: string, env: NodeJS.ProcessEnv = {}) {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(): Promise<{ url: string; stop(): void } | null> {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-  } catch {
-    return null;
-  }
-  const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 50; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => (socket.end(), resolve(true))).on('error', () => resolve(false));
-    });
-    if (up) return { url: `redis://127.0.0.1:${port}`, stop: () => server.kill() };
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  server.kill();
-  return null;
-}
-
 step('type check');
 const tsc = spawnSync(node, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
 if (tsc.status === 0) passed++, console.log('types: ok');
 else failed++;
 
-const redis = await startRedis();
+const redis = await startThrowawayRedis();
 try {
   step('real Redis');
   if (redis) console.log(`redis-server started at ${redis.url} for this run`), passed++;

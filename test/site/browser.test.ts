@@ -1,47 +1,22 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCourse } from '../../src/course/course.ts';
 import { ROOT } from '../../src/course/paths.ts';
 import { serveStatic } from '../../src/site/static-server.ts';
+import { hasChromium, inCi, launchChromium, missingChromium, seriousViolations } from './browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = fs.existsSync(CHROMIUM);
-const inCi = process.env.CI === 'true';
-const MISSING = `Chromium is not installed at ${CHROMIUM} (Debian: apt-get install chromium); the browser test cannot run.`;
+const MISSING = missingChromium('the browser test');
 
 const course = loadCourse();
 let browser: Browser | undefined;
 let server: Awaited<ReturnType<typeof serveStatic>> | undefined;
 
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-/** Runs axe-core in the page and returns its serious and critical violations, one line each. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ path: path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js') });
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (context: Document) => Promise<{ violations: AxeViolation[] }> } }).axe;
-    return (await axe.run(document)).violations;
-  });
-  return violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map((violation) => `${violation.impact} ${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(' ')).slice(0, 3).join(', ')})`);
-}
-
 describe('the course in a browser', () => {
   beforeAll(async () => {
     if (!hasChromium) return;
     server = await serveStatic(path.join(ROOT, 'dist'));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -1,16 +1,13 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ROOT } from '../../src/course/paths.ts';
 import { loadQuiz } from '../../src/course/quiz.ts';
 import { QUIZ_SECTIONS } from '../../src/course/quiz-schema.ts';
 import { serveStatic } from '../../src/site/static-server.ts';
+import { hasChromium, inCi, launchChromium, missingChromium, seriousViolations } from './browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = fs.existsSync(CHROMIUM);
-const inCi = process.env.CI === 'true';
-const MISSING = `Chromium is not installed at ${CHROMIUM} (Debian: apt-get install chromium); the quiz browser test cannot run.`;
+const MISSING = missingChromium('the quiz browser test');
 
 const quiz = loadQuiz();
 const rightIndex = (id: string) => quiz.find((question) => question.id === id)!.choices.findIndex((choice) => choice.correct);
@@ -21,24 +18,6 @@ let server: Awaited<ReturnType<typeof serveStatic>> | undefined;
 let context: BrowserContext | undefined;
 let page: Page;
 let errors: string[] = [];
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-async function seriousViolations(target: Page): Promise<string[]> {
-  await target.addScriptTag({ path: path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js') });
-  const violations = await target.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (context: Document) => Promise<{ violations: AxeViolation[] }> } }).axe;
-    return (await axe.run(document)).violations;
-  });
-  return violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map((violation) => `${violation.impact} ${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(' ')).slice(0, 3).join(', ')})`);
-}
 
 /** Picks choice `index` of question `id` the way a user does (clicking its label) and checks it. */
 async function answer(id: string, index: number): Promise<void> {
@@ -53,10 +32,7 @@ describe.skipIf(!hasChromium && !inCi)('the quiz page in a browser', () => {
   beforeAll(async () => {
     if (!hasChromium) return;
     server = await serveStatic(path.join(ROOT, 'dist'));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
