@@ -171,7 +171,7 @@ describe('core', () => {
     const order = (await drain(queue)).map((job) => job.priority);
 
     expect(order, 'a job enqueued without a priority must be "normal": after high, before low').toEqual(['high', 'normal', 'low']);
-    expect(id).toBeTypeOf('string');
+    expect(id, 'enqueue() must resolve with the job id, so producers can find, dedupe or redrive the job later').toBeTypeOf('string');
   });
 
   test('jobs of one priority come out in the order they were enqueued, even from several producers in the same millisecond', async () => {
