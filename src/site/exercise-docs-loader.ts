@@ -9,12 +9,15 @@ import { exercisePaths, METADATA_DIR, ROOT } from '../course/paths.ts';
 export type ExerciseDocKind = 'task' | 'walkthrough';
 
 /**
- * A README is written to be read in the repository too, so it starts with its own "# Title" and
- * may link to repository files. On the site the page supplies the title, and links to lessons
+ * A README is written to be read in the repository too, so it starts with its own "# Title",
+ * has a "## Run and grade" section, and may link to repository files. On the site the page
+ * supplies the title and its own run-and-grade section (from the metadata), and links to lessons
  * and exercises become site links.
  */
 export function adaptReadme(markdown: string, file: string): string {
-  const withoutTitle = markdown.replace(/^\s*#[ \t]+[^\n]*\n+/, '');
+  const withoutTitle = markdown
+    .replace(/^\s*#[ \t]+[^\n]*\n+/, '')
+    .replace(/^##[ \t]+Run and grade[ \t]*\n[\s\S]*?(?=^##[ \t]|(?![\s\S]))/m, '');
   const dir = path.dirname(file);
   return withoutTitle.replace(/\]\((?!\w+:|\/|#)([^)\s]+)\)/g, (all, target: string) => {
     const [pathPart = '', hash] = target.split('#');
