@@ -80,6 +80,14 @@ const overrides: Record<string, (raw: Raw) => Raw> = {
       this.data.has(key);
       return raw.call(this, key, ...rest);
     },
+  get: (raw) =>
+    function (this: MockInternals, key: string) {
+      const value = this.data.get(key);
+      if (value !== undefined && typeof value !== 'string' && !Buffer.isBuffer(value)) {
+        throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+      }
+      return raw.call(this, key);
+    },
   zadd: () =>
     function (this: MockInternals, key: string, ...args: unknown[]) {
       const flags = new Set<string>();
@@ -306,6 +314,7 @@ export function createMockRedis(port: number, keyPrefix = ''): Redis {
     client.customCommands[name] = run;
   };
 
+  // The kit's LabRedis replaces this with a recorded client of the same test.
   (client as any).duplicate = () => createMockRedis(port, keyPrefix);
   return client;
 }

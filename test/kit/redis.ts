@@ -62,9 +62,11 @@ export async function createLabRedis(): Promise<LabRedis> {
     make = () => createMockRedis(port, prefix);
   }
 
-  const client = (record: boolean) => {
+  const client = (record: boolean): Redis => {
     const created = make();
     clients.push(created);
+    // A duplicate is another connection of the same test: recorded, faulted and closed alike.
+    (created as any).duplicate = () => client(record);
     return record ? roundTrips.watch(created) : created;
   };
   const raw = client(false);

@@ -30,6 +30,18 @@ describe('round trips', () => {
     expect(lab.roundTrips.count).toBe(1);
   });
 
+  test('a duplicated connection is recorded and faulted like the original', async () => {
+    const lab = await createLabRedis();
+    const duplicate = lab.redis.duplicate();
+
+    await duplicate.set('a', '1');
+    lab.roundTrips.breakAfter(0);
+    const broken = await duplicate.get('a').catch((error: Error) => error.message);
+
+    expect(lab.roundTrips.count).toBe(1);
+    expect(broken).toMatch(/Connection lost/);
+  });
+
   test('breakAfter(n) lets n round trips through, then every command rejects until repair()', async () => {
     const lab = await createLabRedis();
     const other = lab.connect();

@@ -43,6 +43,7 @@ const cases: Record<string, [Case, unknown]> = {
   'Lua HGETALL is a flat array': [async (r) => { await r.hset('hh', 'a', '1'); return r.eval("return redis.call('HGETALL', KEYS[1])", 1, 'hh'); }, ['a', '1']],
   'Lua cannot create globals': [(r) => r.eval('leaked = 1; return 1', 0).then(() => 'allowed', (e: Error) => /global variable|readonly table/.test(e.message) ? 'rejected' : e.message), 'rejected'],
   'defineCommand scripts run and report their replies': [async (r) => { r.defineCommand('bump', { numberOfKeys: 1, lua: "return redis.call('INCRBY', KEYS[1], ARGV[1])" }); return (r as any).bump('bumped', 5); }, 5],
+  'GET on a hash is WRONGTYPE': [async (r) => { await r.hset('wh', 'a', '1'); return r.get('wh').catch((e: Error) => e.message.slice(0, 9)); }, 'WRONGTYPE'],
   'pipeline has EVAL': [async (r) => (await r.pipeline().eval('return 7', 0).exec())![0]![1], 7],
 };
 
