@@ -106,7 +106,8 @@ function timeoutMessage(limitMs: number) {
   );
 }
 
-function verdictFrom(slug: string, module: ReportedModule): ExerciseVerdict {
+/** The verdict for one suite file's report (shared with watch mode). */
+export function verdictFrom(slug: string, module: ReportedModule): ExerciseVerdict {
   const tests: TestVerdict[] = module.tests
     .filter((test) => test.status !== 'skip')
     .map((test) => ({

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Exercise } from '../course/exercise-schema.ts';
 import { EXERCISES_DIR, exercisePaths, ROOT } from '../course/paths.ts';
-import { friendlier, type ExerciseVerdict } from './grade.ts';
+import { verdictFrom, type ExerciseVerdict } from './grade.ts';
 import { formatVerdict } from './format.ts';
 import type { ReportedModule } from './vitest-reporter.ts';
 
@@ -56,15 +56,7 @@ export function startWatch(
         buffer = buffer.slice(newline + 1);
         if (!line.startsWith('LAB_MODULE ')) continue;
         if (watchdog) clearTimeout(watchdog);
-        const module = JSON.parse(line.slice(11)) as ReportedModule;
-        const tests = module.tests.filter((t) => t.status !== 'skip').map((t) => ({
-          name: t.name,
-          level: (t.name.startsWith('staff >') ? 'staff' : 'core') as 'core' | 'staff',
-          status: (t.status === 'pass' ? 'pass' : 'fail') as 'pass' | 'fail',
-          ...(t.message && { message: friendlier(t.message) }),
-        }));
-        const status = module.errors.length ? 'error' : tests.every((t) => t.status === 'pass') ? 'pass' : 'fail';
-        onVerdict({ slug: exercise.slug, status, ...(module.errors.length && { message: module.errors.map(friendlier).join('\n') }), tests });
+        onVerdict(verdictFrom(exercise.slug, JSON.parse(line.slice(11)) as ReportedModule));
       }
     });
     child.stderr!.resume();
