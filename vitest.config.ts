@@ -24,6 +24,10 @@ export default defineConfig({
           pool: 'threads',
           isolate: false,
           setupFiles: ['test/kit/setup.ts'],
+          // Failure messages show the values that differ in full, never `[ …(3) ]`; the runner
+          // caps huge ones itself (src/lab/report.ts).
+          chaiConfig: { truncateThreshold: 0 },
+          diff: { printBasicPrototype: false },
           // Long enough for a real Redis round trip; a learner's hung promise fails here.
           testTimeout: 5_000,
           hookTimeout: 10_000,

@@ -8,7 +8,9 @@ export const REDIS_URL = process.env.REDIS_URL || undefined;
 export const REDIS_MODE: 'mock' | 'real' = REDIS_URL ? 'real' : 'mock';
 
 // Every key of this run lives under lab:<run>:<test>: so a shared server is never disturbed.
-const RUN_ID = randomBytes(3).toString('hex');
+// The runner names the run (LAB_RUN_ID) so that it can remove the run's keys itself after a
+// suite it had to kill, whose own clean-up never ran.
+const RUN_ID = process.env.LAB_RUN_ID || randomBytes(3).toString('hex');
 let nextTest = 0;
 let nextMockPort = 40_000;
 

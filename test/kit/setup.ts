@@ -1,6 +1,24 @@
 // Runs before every graded suite (vitest setupFiles).
-import { afterEach, vi } from 'vitest';
+import { BroadcastChannel } from 'node:worker_threads';
+import { afterEach, beforeEach, vi } from 'vitest';
+import { BEAT_EVERY_MS, HEARTBEAT_CHANNEL, type Heartbeat } from '../../src/lab/heartbeat.ts';
 import { closeAllLabs } from './redis.ts';
+
+// The runner's watchdog (src/lab/suite-runner.ts): announce each test as it starts, and beat
+// while this thread's event loop turns. Created once per thread, with the real setInterval
+// (the fake clock replaces the global later), and unref'd so it keeps nothing alive.
+const lab = globalThis as { __labHeartbeat?: BroadcastChannel };
+if (!lab.__labHeartbeat) {
+  const channel = new BroadcastChannel(HEARTBEAT_CHANNEL);
+  channel.unref();
+  lab.__labHeartbeat = channel;
+  setInterval(() => channel.postMessage({} satisfies Heartbeat), BEAT_EVERY_MS).unref();
+}
+const heartbeat = lab.__labHeartbeat;
+
+beforeEach((context) => {
+  heartbeat.postMessage({ test: context.task.fullTestName ?? context.task.name, file: context.task.file.filepath } satisfies Heartbeat);
+});
 
 afterEach(async () => {
   vi.useRealTimers();

@@ -1,0 +1,14 @@
+/**
+ * How a test thread tells the runner it is alive. A loop that never yields to the event loop
+ * (mock Redis replies are microtasks) stops the beat; a promise that never settles does not,
+ * because timers still fire. The runner tells the two apart by that, and names the test that
+ * was running from the announcement made as each test starts.
+ */
+export const HEARTBEAT_CHANNEL = 'system-design-lab:heartbeat';
+export const BEAT_EVERY_MS = 100;
+
+export interface Heartbeat {
+  /** Set once as a test starts: its full name ("core > …") and its suite file. */
+  test?: string;
+  file?: string;
+}

@@ -1,0 +1,106 @@
+/**
+ * The test process behind grade and watch: one warm Vitest (its Node API), driven over IPC by
+ * the runner in the parent (suite-runner.ts). It never decides a verdict and never enforces a
+ * time limit: a learner's loop can starve this process's test threads, so the parent watches
+ * the heartbeat relayed from here and kills this whole process group when it stops.
+ *
+ * Parent → host: { type: 'run', slugs, changed }. Host → parent: HostMessage (below).
+ */
+import { BroadcastChannel } from 'node:worker_threads';
+import path from 'node:path';
+import { createVitest, type Reporter, type TestCase, type TestModule, type TestSpecification } from 'vitest/node';
+import type { UserConsoleLog } from 'vitest';
+import { exercisePaths } from '../course/paths.ts';
+import { describeError, type CapturedOutput, type ReportedModule, type ReportedTest, captureOutput } from './report.ts';
+import { HEARTBEAT_CHANNEL, type Heartbeat } from './heartbeat.ts';
+
+export type HostMessage =
+  | { type: 'ready' }
+  | { type: 'beat'; test?: string; slug?: string }
+  | { type: 'test'; slug: string; test: ReportedTest }
+  | { type: 'module'; slug: string; module: ReportedModule }
+  | { type: 'run-end'; unhandled: string[] }
+  | { type: 'host-error'; message: string };
+
+export type HostCommand = { type: 'run'; slugs: string[]; changed: string[] };
+
+const send = (message: HostMessage) => process.send?.(message);
+// The runner that started this process is gone (closed terminal, killed parent): so are we,
+// with every test thread, instead of spinning on as an orphan.
+process.on('disconnect', () => process.exit(0));
+
+const slugOf = (file: string) => path.basename(file, '.test.ts');
+
+class HostReporter implements Reporter {
+  private output = new Map<string, CapturedOutput>();
+
+  onTestRunStart() {
+    this.output.clear();
+  }
+
+  onUserConsoleLog(log: UserConsoleLog) {
+    const key = log.taskId ?? 'module';
+    const captured = this.output.get(key) ?? { text: '', cut: 0 };
+    this.output.set(key, captureOutput(captured, log.content));
+  }
+
+  private report(test: TestCase): ReportedTest {
+    const result = test.result();
+    const status = result.state === 'passed' ? 'pass' : result.state === 'failed' ? 'fail' : 'skip';
+    const message = result.state === 'failed' ? result.errors.map(describeError).join('\n') : undefined;
+    const output = this.output.get(test.id);
+    return { name: test.fullName, status, ...(message && { message }), ...(output && { output: output.text, ...(output.cut && { outputCut: output.cut }) }) };
+  }
+
+  onTestCaseResult(test: TestCase) {
+    send({ type: 'test', slug: slugOf(test.module.moduleId), test: this.report(test) });
+  }
+
+  onTestModuleEnd(module: TestModule) {
+    const tests = [...module.children.allTests()].map((test) => this.report(test));
+    send({ type: 'module', slug: slugOf(module.moduleId), module: { file: module.moduleId, errors: module.errors().map(describeError), tests } });
+  }
+
+  onTestRunEnd(_modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<{ message?: string; stack?: string }>) {
+    send({ type: 'run-end', unhandled: unhandledErrors.map(describeError) });
+  }
+}
+
+// Test threads announce each test and beat while their event loop turns (test/kit/setup.ts).
+let lastBeatSent = 0;
+const heartbeat = new BroadcastChannel(HEARTBEAT_CHANNEL);
+heartbeat.onmessage = (event) => {
+  const beat = (event as MessageEvent<Heartbeat>).data;
+  const now = performance.now();
+  if (!beat.test && now - lastBeatSent < 200) return; // a beat a fifth of a second is plenty
+  lastBeatSent = now;
+  send({ type: 'beat', ...(beat.test && { test: beat.test }), ...(beat.file && { slug: slugOf(beat.file) }) });
+};
+
+const vitest = await createVitest(
+  { watch: false, project: ['graded'], reporters: [new HostReporter()], config: path.join(import.meta.dirname, '..', '..', 'vitest.config.ts') },
+  { logLevel: 'silent' },
+);
+
+async function run(command: HostCommand) {
+  // The learner saved: drop the changed files from Vite's graph and from the test threads'
+  // module caches, so this run imports what is on disk now.
+  for (const file of command.changed) {
+    vitest.invalidateFile(file);
+    vitest.watcher.invalidates.add(file);
+  }
+  const specs: TestSpecification[] = [];
+  for (const slug of command.slugs) specs.push(...vitest.getModuleSpecifications(exercisePaths(slug).suite));
+  const missing = command.slugs.filter((slug) => !specs.some((spec) => slugOf(spec.moduleId) === slug));
+  if (missing.length) specs.push(...(await vitest.globTestSpecifications(missing.map((slug) => exercisePaths(slug).suite))));
+  await vitest.runTestSpecifications(specs);
+}
+
+let queue = Promise.resolve();
+process.on('message', (command: HostCommand) => {
+  if (command.type !== 'run') return;
+  queue = queue.then(() => run(command)).catch((error: Error) => {
+    send({ type: 'host-error', message: error.stack ?? String(error) });
+  });
+});
+send({ type: 'ready' });

@@ -1,0 +1,203 @@
+/**
+ * The one way grade and watch run suites: a warm test process (suite-host.ts) driven over IPC,
+ * and the time limits enforced here, outside it. Mock Redis replies are microtasks, so a
+ * learner's loop can starve every timer inside the test process; only a parent can stop it.
+ *
+ * The watchdog reads the test threads' heartbeat: when it stops, the event loop is starved (a
+ * busy loop) and the process is killed at once; when it goes on past the time limit, something
+ * awaited never settles. Either way the verdict names the test that was running.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { ROOT } from '../course/paths.ts';
+import type { ReportedModule, ReportedTest } from './report.ts';
+import type { HostCommand, HostMessage } from './suite-host.ts';
+
+const HOST = path.join(ROOT, 'src', 'lab', 'suite-host.ts');
+/** No heartbeat for this long while a test runs: its thread's event loop is starved. */
+export const STALL_MS = 3_000;
+
+export interface Hang {
+  /** loop: the event loop stopped turning; promise: timers ran, the suite never finished. */
+  kind: 'loop' | 'promise';
+  afterMs: number;
+  slug?: string;
+  /** The test that was running, as "core > …". */
+  test?: string;
+}
+
+export interface SuiteRun {
+  modules: Map<string, ReportedModule>;
+  /** Tests that finished, per suite, for suites whose module report never came (a hang). */
+  finished: Map<string, ReportedTest[]>;
+  unhandled: string[];
+  hang?: Hang;
+  /** The test process died or Vitest failed to run: what it said. */
+  crash?: string;
+}
+
+export interface HostOptions {
+  implRoot: string;
+  redisUrl?: string;
+}
+
+const hosts = new Set<SuiteHost>();
+// Whatever ends the runner ends its test processes: no child outlives grade or watch.
+process.on('exit', () => {
+  for (const host of hosts) host.stop();
+});
+
+/** One test process. run() starts it when needed; after a kill the next run() starts another. */
+export class SuiteHost {
+  /** Keys of a real-Redis run live under lab:<runId>:, removed here after every run. */
+  readonly runId = randomBytes(4).toString('hex');
+  private child: ChildProcess | null = null;
+  private ready: Promise<void> | null = null;
+  private stderr = '';
+  private listener: ((message: HostMessage) => void) | null = null;
+  private exitListener: (() => void) | null = null;
+
+  private readonly options: HostOptions;
+
+  constructor(options: HostOptions) {
+    this.options = options;
+  }
+
+  /** Starts the test process (and Vitest in it) unless it is running; resolves when ready. */
+  start(): Promise<void> {
+    if (this.ready) return this.ready;
+    const env: NodeJS.ProcessEnv = { ...process.env, LAB_IMPL_ROOT: this.options.implRoot, LAB_RUN_ID: this.runId, FORCE_COLOR: '0' };
+    if (this.options.redisUrl) env.REDIS_URL = this.options.redisUrl;
+    else delete env.REDIS_URL;
+    const child = spawn(process.execPath, [HOST], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    this.child = child;
+    this.stderr = '';
+    hosts.add(this);
+    child.stdout!.resume();
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr = (this.stderr + chunk).slice(-20_000);
+    });
+    child.on('message', (message: HostMessage) => this.listener?.(message));
+    this.ready = new Promise<void>((resolve, reject) => {
+      const onReady = (message: HostMessage) => message.type === 'ready' && resolve();
+      child.on('message', onReady);
+      child.on('exit', () => {
+        reject(new Error(this.stderrTail() || 'The test process exited before it was ready.'));
+        if (this.child === child) this.forget();
+        this.exitListener?.();
+      });
+    });
+    this.ready.catch(() => {}); // a caller that never awaits it must not see an unhandled rejection
+    return this.ready;
+  }
+
+  private stderrTail() {
+    return this.stderr.trim().split('\n').slice(-15).join('\n');
+  }
+
+  private forget() {
+    this.child = null;
+    this.ready = null;
+    hosts.delete(this);
+  }
+
+  /** Kills the test process with its whole group, at once. */
+  stop() {
+    const child = this.child;
+    if (!child?.pid) return;
+    this.forget();
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  }
+
+  /**
+   * Runs the suites of `slugs` and collects what they reported. `changed` are files saved since
+   * the last run (watch mode). Resolves when the run ends, or when the watchdog stopped it.
+   */
+  async run(slugs: string[], { changed = [], limitMs }: { changed?: string[]; limitMs: number }): Promise<SuiteRun> {
+    const result: SuiteRun = { modules: new Map(), finished: new Map(), unhandled: [] };
+    try {
+      await this.start();
+    } catch (error) {
+      result.crash = (error as Error).message;
+      return result;
+    }
+    const child = this.child!;
+    const started = performance.now();
+    let lastBeat = 0;
+    let current: { test?: string; slug?: string } = {};
+    try {
+      await new Promise<void>((resolve) => {
+        const finish = () => {
+          clearInterval(watchdog);
+          this.listener = null;
+          this.exitListener = null;
+          resolve();
+        };
+        const halt = (kind: Hang['kind']) => {
+          result.hang = { kind, afterMs: Math.round(performance.now() - started), ...current };
+          this.stop();
+          finish();
+        };
+        const watchdog = setInterval(() => {
+          const now = performance.now();
+          if (lastBeat && now - lastBeat > STALL_MS) halt('loop');
+          else if (now - started > limitMs) halt(lastBeat && now - lastBeat < STALL_MS ? 'promise' : 'loop');
+        }, 100);
+        this.listener = (message) => {
+          lastBeat = performance.now();
+          if (message.type === 'beat') {
+            if (message.test) current = { test: message.test, ...(message.slug && { slug: message.slug }) };
+          } else if (message.type === 'test') {
+            const list = result.finished.get(message.slug) ?? [];
+            list.push(message.test);
+            result.finished.set(message.slug, list);
+          } else if (message.type === 'module') {
+            result.modules.set(message.slug, message.module);
+            current = {};
+          } else if (message.type === 'run-end') {
+            result.unhandled = message.unhandled;
+            finish();
+          } else if (message.type === 'host-error') {
+            result.crash = message.message;
+            finish();
+          }
+        };
+        this.exitListener = () => {
+          result.crash ??= `The test process exited:\n${this.stderrTail()}`;
+          finish();
+        };
+        child.send({ type: 'run', slugs, changed } satisfies HostCommand);
+      });
+    } finally {
+      if (this.options.redisUrl) await removeRunKeys(this.options.redisUrl, this.runId);
+    }
+    return result;
+  }
+}
+
+/**
+ * Removes every key of a run from a real Redis, by SCAN and UNLINK (never FLUSH: the server
+ * may hold real data). Tests clean up after themselves; this catches a suite that was killed.
+ */
+export async function removeRunKeys(url: string, runId: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  try {
+    await admin.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `lab:${runId}:*`, 'COUNT', 1000);
+      if (keys.length) await admin.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } catch {
+    // The server is unreachable: the suite's verdict already says so.
+  } finally {
+    admin.disconnect();
+  }
+}
