@@ -9,22 +9,25 @@ import { parseArgs } from 'node:util';
 import { loadExercises } from '../course/catalog.ts';
 import type { Exercise } from '../course/exercise-schema.ts';
 import { EXERCISES_DIR, exercisePaths, ROOT } from '../course/paths.ts';
-import { grade, type ExerciseVerdict } from './grade.ts';
+import { grade } from './grade.ts';
 import { formatVerdict, progressBar } from './format.ts';
-import { readState, writeState } from './state.ts';
+import { verdictSummary } from './verdict.ts';
+import { readState, recordVerdicts, writeState } from './state.ts';
 import { watch } from './watch.ts';
 
 const HELP = `System Design Lab — exercise runner
 
   npm run lab                         list the exercises with their state and your progress
-  npm run lab -- watch [slug]         re-grade on every save (default: the first unsolved one)
+  npm run lab -- watch [slug] [--all] [--from DIR]
+                                      re-grade on every save (default: the first unsolved one)
   npm run lab -- hint <slug>          show the next hint (they are remembered)
   npm run lab -- reset <slug>         restore the starting file (yours is backed up first)
-  npm run grade -- [slug…] [--from DIR] [--redis URL] [--json] [--all]
+  npm run grade -- [slug…] [--from DIR] [--redis URL] [--json] [--all] [--verbose]
                                       grade exercises/ (or DIR laid out like it); exit 0 only if all pass
 
 Options: --redis URL grades against a real Redis (keys under a unique prefix, removed after;
-nothing is flushed). --all prints every failing test, not only the first per exercise.`;
+nothing is flushed). --all prints every failing test, not only the first per exercise;
+--verbose prints every test, passing ones too, with what your code printed.`;
 
 function fail(message: string): never {
   console.error(message);
@@ -51,20 +54,6 @@ function courseStub(slug: string): string | null {
   return null;
 }
 
-function recordVerdicts(verdicts: ExerciseVerdict[], implRoot: string) {
-  if (path.resolve(implRoot) !== EXERCISES_DIR) return;
-  const state = readState();
-  for (const verdict of verdicts) {
-    state.lastGrade[verdict.slug] = {
-      status: verdict.status,
-      passed: verdict.tests.filter((test) => test.status === 'pass').length,
-      total: verdict.tests.length,
-      at: new Date().toISOString(),
-    };
-  }
-  writeState(state);
-}
-
 async function list(exercises: Exercise[], redisUrl?: string) {
   const verdicts = await grade({ slugs: exercises.map((e) => e.slug), implRoot: EXERCISES_DIR, ...(redisUrl && { redisUrl }) });
   recordVerdicts(verdicts, EXERCISES_DIR);
@@ -75,12 +64,11 @@ async function list(exercises: Exercise[], redisUrl?: string) {
   const slugWidth = Math.max(...exercises.map((e) => e.slug.length));
   for (const [i, exercise] of exercises.entries()) {
     const verdict = verdicts[i]!;
-    const passed = verdict.tests.filter((test) => test.status === 'pass').length;
     const untouched = courseStub(exercise.slug) === readFile(exercisePaths(exercise.slug).source);
     const label = verdict.status === 'pass' ? '✔ solved     ' : untouched ? '· not started' : '✘ failing    ';
     if (verdict.status === 'pass') solved++;
     const hints = state.hintsShown[exercise.slug] ?? 0;
-    console.log(`  ${label}  ${exercise.slug.padEnd(slugWidth)}  ${exercise.title.padEnd(titleWidth)}   ${passed}/${verdict.tests.length} tests${hints ? `, ${hints} hint(s) seen` : ''}`);
+    console.log(`  ${label}  ${exercise.slug.padEnd(slugWidth)}  ${exercise.title.padEnd(titleWidth)}   ${untouched && verdict.status !== 'pass' ? `${verdict.tests.length} tests` : verdictSummary(verdict)}${hints ? `, ${hints} hint(s) seen` : ''}`);
   }
   console.log(`\n  ${progressBar(solved, exercises.length)} ${solved}/${exercises.length} solved\n`);
   const next = exercises.find((_, i) => verdicts[i]!.status !== 'pass');
@@ -133,6 +121,7 @@ async function main() {
       redis: { type: 'string' },
       json: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', short: 'v', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -154,7 +143,9 @@ async function main() {
     case 'watch': {
       const state = readState();
       const slug = rest[0] ?? exercises.find((e) => state.lastGrade[e.slug]?.status !== 'pass')?.slug ?? exercises[0]!.slug;
-      return watch(findExercise(exercises, slug), { ...(redisUrl && { redisUrl }) });
+      const implRoot = values.from ? path.resolve(values.from) : EXERCISES_DIR;
+      if (!fs.existsSync(implRoot)) fail(`--from ${values.from}: no such folder.`);
+      return watch(findExercise(exercises, slug), { ...(redisUrl && { redisUrl }), implRoot, all: values.all, verbose: values.verbose });
     }
     case 'grade': {
       const slugs = rest.length ? rest.map((slug) => findExercise(exercises, slug).slug) : exercises.map((e) => e.slug);
@@ -163,7 +154,7 @@ async function main() {
       const verdicts = await grade({ slugs, implRoot, ...(redisUrl && { redisUrl }) });
       recordVerdicts(verdicts, implRoot);
       if (values.json) console.log(JSON.stringify({ version: 3, exercises: verdicts }, null, 2));
-      else for (const verdict of verdicts) console.log(formatVerdict(verdict, exercises.find((e) => e.slug === verdict.slug)!, { all: values.all }));
+      else for (const verdict of verdicts) console.log(formatVerdict(verdict, exercises.find((e) => e.slug === verdict.slug)!, { all: values.all, verbose: values.verbose }));
       process.exitCode = verdicts.every((verdict) => verdict.status === 'pass') ? 0 : 1;
       return;
     }

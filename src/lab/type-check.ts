@@ -1,37 +1,77 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { exercisePaths, ROOT } from '../course/paths.ts';
+import { ROOT } from '../course/paths.ts';
 
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+let nextStage = 0;
 
 /**
  * Type-checks the graded files with the project's strict settings. Returns the errors per slug
  * (absent when clean). A type error the tests happen not to reach is still a bug in review.
+ *
+ * The learner's `<slug>/` folders are copied under .lab/ first: a folder graded from anywhere
+ * (the OS temp dir, another drive, one with a package.json of its own) is then checked as if it
+ * sat in the project, resolving the project's ioredis and zod and read as an ES module, as
+ * Vitest runs it. Messages name the learner's own files.
  */
 export async function typeCheck(slugs: string[], implRoot: string): Promise<Map<string, string>> {
-  const dir = path.join(ROOT, '.lab');
-  fs.mkdirSync(dir, { recursive: true });
-  const config = path.join(dir, `tsconfig.grade-${process.pid}.json`);
-  const files = Object.fromEntries(slugs.map((slug) => [path.resolve(exercisePaths(slug, implRoot).source), slug]));
-  fs.writeFileSync(
-    config,
-    JSON.stringify({ extends: '../tsconfig.json', compilerOptions: { noEmit: true, pretty: false }, include: [], files: Object.keys(files) }),
-  );
-  const output = await new Promise<string>((resolve) => {
-    execFile(process.execPath, [TSC, '-p', config], { cwd: ROOT, timeout: 60_000 }, (_error, stdout, stderr) => resolve(`${stdout}${stderr}`));
-  });
-  fs.rmSync(config, { force: true });
+  const stage = path.join(ROOT, '.lab', `typecheck-${process.pid}-${++nextStage}`);
+  const staged = new Map<string, { slug: string; original: string }>();
+  try {
+    for (const slug of slugs) {
+      const from = path.join(implRoot, slug);
+      for (const file of sourceFiles(from)) {
+        const copy = path.join(stage, slug, path.relative(from, file));
+        fs.mkdirSync(path.dirname(copy), { recursive: true });
+        fs.copyFileSync(file, copy);
+        staged.set(path.resolve(copy), { slug, original: file });
+      }
+    }
+    const entries = slugs.map((slug) => path.join(stage, slug, `${slug}.ts`)).filter((file) => fs.existsSync(file));
+    if (!entries.length) return new Map();
+    const config = path.join(stage, 'tsconfig.json');
+    fs.writeFileSync(
+      config,
+      JSON.stringify({ extends: path.join(ROOT, 'tsconfig.json'), compilerOptions: { noEmit: true, pretty: false }, include: [], files: entries }),
+    );
+    // One checker thread: the type check runs beside the suite and should not slow it down.
+    const output = await new Promise<string>((resolve) => {
+      execFile(process.execPath, [TSC, '-p', config, '--singleThreaded'], { cwd: ROOT, timeout: 60_000 }, (_error, stdout, stderr) =>
+        resolve(`${stdout}${stderr}`),
+      );
+    });
 
-  const errors = new Map<string, string[]>();
-  for (const line of output.split('\n')) {
-    const match = /^(.+?)\((\d+),(\d+)\): error (TS\d+: .*)$/.exec(line.trim());
-    if (!match) continue;
-    const slug = files[path.resolve(ROOT, match[1]!)];
-    if (!slug) continue;
-    const list = errors.get(slug) ?? [];
-    list.push(`  ${path.basename(match[1]!)}:${match[2]}:${match[3]} ${match[4]}`);
-    errors.set(slug, list);
+    const errors = new Map<string, string[]>();
+    for (const line of output.split('\n')) {
+      const match = /^(.+?)\((\d+),(\d+)\): error (TS\d+: .*)$/.exec(line.trim());
+      if (!match) continue;
+      const file = staged.get(path.resolve(ROOT, match[1]!));
+      if (!file) continue;
+      const list = errors.get(file.slug) ?? [];
+      list.push(`  ${shown(file.original)}:${match[2]}:${match[3]} ${match[4]}`);
+      errors.set(file.slug, list);
+    }
+    return new Map([...errors].map(([slug, list]) => [slug, list.join('\n')]));
+  } finally {
+    fs.rmSync(stage, { recursive: true, force: true });
   }
-  return new Map([...errors].map(([slug, list]) => [slug, list.join('\n')]));
+}
+
+/** A file's path as the learner finds it: relative to the project when inside it. */
+function shown(file: string): string {
+  const relative = path.relative(ROOT, file);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+}
+
+/** The learner's TypeScript sources in a folder (their own node_modules left out). */
+function sourceFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true, recursive: true }).flatMap((entry) => {
+    const file = path.join(entry.parentPath, entry.name);
+    if (file.split(path.sep).includes('node_modules') || !entry.isFile()) return [];
+    // A package.json or tsconfig.json of theirs would change how the file is read: left out.
+    if (entry.name === 'package.json' || entry.name === 'tsconfig.json') return [];
+    return /\.(m|c)?tsx?$|\.json$/.test(entry.name) ? [file] : [];
+  });
 }

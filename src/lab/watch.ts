@@ -1,113 +1,128 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * `lab watch`: re-grades an exercise on every save with the same test process, type check and
+ * verdict function as `grade`, so the two never disagree. The test process stays warm between
+ * saves; a save starts the run at once (no debounce), and a save during a long run abandons it.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Exercise } from '../course/exercise-schema.ts';
-import { EXERCISES_DIR, exercisePaths, ROOT } from '../course/paths.ts';
-import { verdictFrom, type ExerciseVerdict } from './grade.ts';
+import { EXERCISES_DIR, exercisePaths } from '../course/paths.ts';
+import { DEFAULT_SUITE_LIMIT_MS, evidenceFrom } from './grade.ts';
 import { formatVerdict } from './format.ts';
-import type { ReportedModule } from './vitest-reporter.ts';
+import { recordVerdicts } from './state.ts';
+import { SuiteHost } from './suite-runner.ts';
+import { typeCheck } from './type-check.ts';
+import { decideVerdict, type ExerciseVerdict } from './verdict.ts';
 
-const VITEST = path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
-const REPORTER = path.join(ROOT, 'src', 'lab', 'vitest-reporter.ts');
-const TIME_LIMIT_MS = 30_000;
+/** A save during a run younger than this waits for it; an older run is abandoned. */
+const ABANDON_AFTER_MS = 1_500;
 
 export interface WatchHandle {
   stop(): void;
 }
 
-/**
- * Keeps one Vitest process in watch mode on the exercise (re-runs are fast because Vite keeps
- * its module graph warm), and a watchdog outside it: if a save produces no verdict within the
- * time limit, the process is killed and started again.
- */
-export function startWatch(
-  exercise: Exercise,
-  options: { redisUrl?: string; implRoot?: string },
-  onVerdict: (verdict: ExerciseVerdict) => void,
-): WatchHandle {
-  const implRoot = options.implRoot ?? EXERCISES_DIR;
-  let child: ChildProcess | null = null;
-  let watchdog: NodeJS.Timeout | null = null;
+export interface WatchOptions {
+  redisUrl?: string;
+  implRoot?: string;
+  suiteTimeLimitMs?: number;
+}
+
+export function startWatch(exercise: Exercise, options: WatchOptions, onVerdict: (verdict: ExerciseVerdict) => void): WatchHandle {
+  const implRoot = path.resolve(options.implRoot ?? EXERCISES_DIR);
+  const limit = options.suiteTimeLimitMs ?? DEFAULT_SUITE_LIMIT_MS;
+  const dir = path.dirname(exercisePaths(exercise.slug, implRoot).source);
+  const host = new SuiteHost({ implRoot, ...(options.redisUrl && { redisUrl: options.redisUrl }) });
   let stopped = false;
+  let running: { startedAt: number; abandoned: boolean } | null = null;
+  let again = false;
+  const changed = new Set<string>();
+  let graded: string | null = null;
+  // One save fires several file events (truncate, write, rename): grade each content once.
+  const contents = () =>
+    fs
+      .readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile() && !entry.parentPath.includes('node_modules'))
+      .map((entry) => {
+        const file = path.join(entry.parentPath, entry.name);
+        return `${file}\0${fs.readFileSync(file, 'utf8')}`;
+      })
+      .sort()
+      .join('\0');
 
-  const armWatchdog = () => {
-    if (watchdog) clearTimeout(watchdog);
-    watchdog = setTimeout(() => {
-      onVerdict({ slug: exercise.slug, status: 'error', message: `No verdict within ${TIME_LIMIT_MS / 1000} s: the suite was stopped. Look for a loop that never awaits real I/O, or a retry loop with no limit. Save again to re-grade.`, tests: [] });
-      restart();
-    }, TIME_LIMIT_MS);
-  };
-
-  const start = () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, LAB_IMPL_ROOT: implRoot, FORCE_COLOR: '0' };
-    if (options.redisUrl) env.REDIS_URL = options.redisUrl;
-    child = spawn(process.execPath, [VITEST, 'watch', '--project', 'graded', '--reporter', REPORTER, path.relative(ROOT, exercisePaths(exercise.slug).suite)], {
-      cwd: ROOT,
-      env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let buffer = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buffer += chunk;
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        if (!line.startsWith('LAB_MODULE ')) continue;
-        if (watchdog) clearTimeout(watchdog);
-        onVerdict(verdictFrom(exercise.slug, JSON.parse(line.slice(11)) as ReportedModule));
+  const gradeNow = async () => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      if (performance.now() - running.startedAt > ABANDON_AFTER_MS) {
+        running.abandoned = true;
+        host.stop(); // the run in progress ends now; the next one starts a fresh process
       }
-    });
-    child.stderr!.resume();
-  };
-
-  const kill = () => {
-    if (child?.pid) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      return;
     }
-    child = null;
+    let now: string;
+    try {
+      now = contents();
+    } catch {
+      now = String(Math.random()); // the folder is being rewritten: grade what is there
+    }
+    if (now === graded) return;
+    const run = { startedAt: performance.now(), abandoned: false };
+    running = run;
+    again = false;
+    const files = [...changed];
+    changed.clear();
+    const source = exercisePaths(exercise.slug, implRoot).source;
+    let verdict: ExerciseVerdict;
+    if (!fs.existsSync(source)) verdict = decideVerdict({ slug: exercise.slug, missingFile: source });
+    else {
+      const [result, typeErrors] = await Promise.all([host.run([exercise.slug], { changed: files, limitMs: limit }), typeCheck([exercise.slug], implRoot)]);
+      const errors = typeErrors.get(exercise.slug);
+      verdict = decideVerdict({ ...evidenceFrom(exercise.slug, result, true, limit), ...(errors && { typeErrors: errors }) });
+      // After a kill, warm the next process now, so the save that fixes the bug is graded fast.
+      if (result.hang && !stopped) void host.start().catch(() => {});
+    }
+    running = null;
+    if (!run.abandoned) graded = now;
+    if (!run.abandoned && !stopped) onVerdict(verdict);
+    if (again) void gradeNow();
   };
 
-  const restart = () => {
-    kill();
-    if (!stopped) start();
-  };
-
-  const source = exercisePaths(exercise.slug, implRoot).source;
-  const watcher = fs.watch(path.dirname(source), () => armWatchdog());
-  start();
-  armWatchdog();
+  const watcher = fs.watch(dir, { recursive: true }, (_event, name) => {
+    if (name && !String(name).includes('node_modules')) changed.add(path.join(dir, String(name)));
+    void gradeNow();
+  });
+  void gradeNow();
   return {
     stop() {
       stopped = true;
       watcher.close();
-      if (watchdog) clearTimeout(watchdog);
-      kill();
+      host.stop();
     },
   };
 }
 
-export function watch(exercise: Exercise, options: { redisUrl?: string }) {
-  console.log(`Watching exercises/${exercise.slug}/ — save to re-grade, Ctrl+C to stop.\n`);
+export function watch(exercise: Exercise, options: WatchOptions & { all?: boolean; verbose?: boolean }) {
+  const dir = path.dirname(exercisePaths(exercise.slug, options.implRoot ?? EXERCISES_DIR).source);
+  console.log(`Watching ${path.relative(process.cwd(), dir) || '.'}/ — save to re-grade, Ctrl+C to stop.\n`);
   let savedAt = 0;
-  fs.watch(path.dirname(exercisePaths(exercise.slug).source), () => {
-    savedAt = Date.now();
+  fs.watch(dir, () => {
+    savedAt ||= performance.now();
   });
   const handle = startWatch(exercise, options, (verdict) => {
-    const took = savedAt ? ` (${Date.now() - savedAt} ms after save)` : '';
+    recordVerdicts([verdict], options.implRoot ?? EXERCISES_DIR);
+    const took = savedAt ? ` (${Math.round(performance.now() - savedAt)} ms after save)` : '';
     console.clear();
     console.log(`${new Date().toLocaleTimeString()}${took}\n`);
-    console.log(formatVerdict(verdict, exercise));
+    console.log(formatVerdict(verdict, exercise, { all: options.all, verbose: options.verbose, moreHint: `npm run lab -- watch ${exercise.slug} --all` }));
     console.log(verdict.status === 'pass' ? 'Solved. Next: npm run lab' : `Stuck? npm run lab -- hint ${exercise.slug}`);
     savedAt = 0;
   });
-  process.on('SIGINT', () => {
-    handle.stop();
-    process.exit(0);
-  });
+  // Ctrl+C, a closed terminal or a kill: the test process goes with us (and exits by itself
+  // if we die without a word, when its IPC channel closes).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      handle.stop();
+      process.exit(0);
+    });
+  }
 }
