@@ -3,9 +3,11 @@
  * against solutions/ (mock and real Redis), watch feedback from save to verdict, peak memory of
  * the grading process tree, and the site's figures when the site benches are present.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { loadExercises } from '../course/catalog.ts';
-import { exercisePaths, SOLUTIONS_DIR } from '../course/paths.ts';
+import { exercisePaths, ROOT, SOLUTIONS_DIR } from '../course/paths.ts';
 import { grade } from '../lab/grade.ts';
 import { startThrowawayRedis } from './redis-server.ts';
 import { startWatch } from '../lab/watch.ts';
@@ -46,11 +48,44 @@ async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; peakMb: nu
   return { ms, peakMb, result };
 }
 
+const VITEST = path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
+const BENCH_REPORTER = path.join(ROOT, 'src', 'dev', 'bench-reporter.ts');
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+const suiteOf = (slug: string) => path.relative(ROOT, exercisePaths(slug).suite);
+
+/** Plain `vitest run` of the same suites on the same folder: the yardstick for grading. */
+function plainVitestRun(suites: string[]): Promise<number> {
+  const start = performance.now();
+  const child = spawn(process.execPath, [VITEST, 'run', '--project', 'graded', '--reporter', BENCH_REPORTER, ...suites], {
+    cwd: ROOT,
+    env: { ...process.env, LAB_IMPL_ROOT: SOLUTIONS_DIR, REDIS_URL: '' },
+    stdio: 'ignore',
+  });
+  return new Promise((resolve) => child.on('exit', () => resolve(performance.now() - start)));
+}
+
+/** Median of `runs` alternating samples of ours and plain Vitest: the machine is noisy, ratios are not. */
+async function sideBySide(label: string, ours: () => Promise<unknown>, plain: () => Promise<number>, target: number, runs = 5) {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    await ours();
+    a.push(performance.now() - start);
+    b.push(await plain());
+  }
+  const ratio = median(a) / median(b);
+  rows.push({ metric: `${label}: lab vs plain vitest`, value: `${Math.round(median(a))} / ${Math.round(median(b))}`, unit: 'ms' });
+  rows.push({ metric: `${label}: ratio`, value: ratio.toFixed(2), unit: '×', target: `<= ${target}` });
+}
+
 await grade({ slugs, implRoot: SOLUTIONS_DIR }); // warm the file-system cache once
 const mock = await timed(() => grade({ slugs, implRoot: SOLUTIONS_DIR }));
 const mockPass = mock.result.filter((v) => v.status === 'pass').length;
 rows.push({ metric: `grade all ${slugs.length} solutions, mock (${mockPass} pass)`, value: Math.round(mock.ms), unit: 'ms', target: '<= 2000' });
 rows.push({ metric: 'peak memory while grading (process tree)', value: Math.round(mock.peakMb), unit: 'MB', target: '<= 300' });
+await sideBySide(`grade ${slugs[0]}`, () => grade({ slugs: [slugs[0]!], implRoot: SOLUTIONS_DIR }), () => plainVitestRun([suiteOf(slugs[0]!)]), 1.1);
+await sideBySide(`grade all ${slugs.length}`, () => grade({ slugs, implRoot: SOLUTIONS_DIR }), () => plainVitestRun(slugs.map(suiteOf)), 1.05);
 
 const redis = await startThrowawayRedis();
 if (redis) {
@@ -59,30 +94,50 @@ if (redis) {
   redis.stop();
 } else rows.push({ metric: 'grade all solutions, real Redis', value: 'skipped (no redis-server)', unit: '' });
 
-// Watch: time from a save of the file to the verdict, with the watcher already running.
+// Watch: from a save of the file to the verdict, with the watcher already warm; beside it,
+// plain `vitest watch` on the same suite and folder, saving the same file.
 const exercise = loadExercises()[0]!;
 const file = exercisePaths(exercise.slug, SOLUTIONS_DIR).source;
 const original = fs.readFileSync(file, 'utf8');
-const samples: number[] = [];
-await new Promise<void>((resolve) => {
-  let savedAt = 0;
-  let runs = 0;
-  const handle = startWatch(exercise, { implRoot: SOLUTIONS_DIR }, () => {
-    if (savedAt) samples.push(performance.now() - savedAt);
-    if (++runs > 5) {
-      handle.stop();
-      resolve();
-      return;
-    }
-    setTimeout(() => {
-      savedAt = performance.now();
-      fs.writeFileSync(file, `${original}\n// bench ${runs}\n`);
-    }, 300);
+const SAVES = 6;
+
+/** Saves the file once per `onResult()` call and collects save → result times (first run is warm-up). */
+function saveLoop(begin: (onResult: () => void) => () => void): Promise<number[]> {
+  return new Promise((resolve) => {
+    const samples: number[] = [];
+    let savedAt = 0;
+    let saves = 0;
+    let stop = () => {};
+    stop = begin(() => {
+      if (savedAt) samples.push(performance.now() - savedAt);
+      savedAt = 0;
+      if (saves >= SAVES) {
+        stop();
+        resolve(samples);
+        return;
+      }
+      setTimeout(() => {
+        savedAt = performance.now();
+        fs.writeFileSync(file, `${original}\n// bench ${++saves}\n`);
+      }, 300);
+    });
   });
+}
+
+const ours = await saveLoop((onResult) => startWatch(exercise, { implRoot: SOLUTIONS_DIR }, onResult).stop);
+const plain = await saveLoop((onResult) => {
+  const child = spawn(process.execPath, [VITEST, 'watch', '--project', 'graded', '--reporter', BENCH_REPORTER, suiteOf(exercise.slug)], {
+    cwd: ROOT,
+    env: { ...process.env, LAB_IMPL_ROOT: SOLUTIONS_DIR, REDIS_URL: '' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+    detached: true,
+  });
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => chunk.includes('BENCH_RUN_END') && onResult());
+  return () => process.kill(-child.pid!, 'SIGKILL');
 });
 fs.writeFileSync(file, original);
-samples.sort((a, b) => a - b);
-rows.push({ metric: `watch feedback, save to verdict (median of ${samples.length})`, value: Math.round(samples[Math.floor(samples.length / 2)] ?? NaN), unit: 'ms', target: '<= 500' });
+rows.push({ metric: `watch, save to verdict (median of ${ours.length}): lab vs plain vitest watch`, value: `${Math.round(median(ours))} / ${Math.round(median(plain))}`, unit: 'ms', target: '<= 500 (lab)' });
+rows.push({ metric: 'watch, save to verdict: ratio', value: (median(ours) / median(plain)).toFixed(2), unit: '×', target: '<= 0.8' });
 
 for (const module of ['./bench-site.ts', './bench-quiz.ts']) {
   if (!fs.existsSync(new URL(module, import.meta.url))) continue;
@@ -97,5 +152,5 @@ for (const module of ['./bench-site.ts', './bench-quiz.ts']) {
 }
 
 const width = Math.max(...rows.map((row) => row.metric.length));
-console.log(`${'metric'.padEnd(width)}  value       target`);
-for (const row of rows) console.log(`${row.metric.padEnd(width)}  ${`${row.value} ${row.unit}`.padEnd(10)}  ${row.target ?? ''}`);
+console.log(`${'metric'.padEnd(width)}  value           target`);
+for (const row of rows) console.log(`${row.metric.padEnd(width)}  ${`${row.value} ${row.unit}`.padEnd(14)}  ${row.target ?? ''}`);
