@@ -76,6 +76,32 @@ describe('one verdict everywhere', () => {
   }
 });
 
+describe('watch after a hang', () => {
+  test('the save that fixes a busy loop is graded in normal time, with no stale error first', async () => {
+    const dir = folder('watch-fix', CASES['a busy loop'].edit);
+    const file = path.join(dir, 'cache-aside', 'cache-aside.ts');
+    const verdicts: Array<{ verdict: ExerciseVerdict; at: number }> = [];
+    let savedAt = 0;
+
+    await new Promise<void>((resolve) => {
+      const handle = startWatch(cacheAside, { implRoot: dir }, (verdict) => {
+        verdicts.push({ verdict, at: performance.now() });
+        if (verdicts.length === 1) {
+          savedAt = performance.now();
+          fs.writeFileSync(file, reference);
+        } else {
+          handle.stop();
+          resolve();
+        }
+      });
+    });
+
+    expect(verdicts[0]!.verdict.message).toMatch(/never let the event loop turn/);
+    expect(verdicts[1]!.verdict.status, 'the fixed file passes at once').toBe('pass');
+    expect(verdicts[1]!.at - savedAt, 'the fix is graded by a process warmed after the kill').toBeLessThan(5_000);
+  });
+});
+
 describe('grading broken code', () => {
   test('a syntax error is an error verdict that quotes the compiler and names the file', async () => {
     const verdict = await gradeOne(folder('syntax', CASES['a syntax error'].edit));
