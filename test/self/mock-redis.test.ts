@@ -34,6 +34,8 @@ const cases: Record<string, [Case, unknown]> = {
   'Lua numbers are stored as strings': [async (r) => { await r.eval("redis.call('SET', KEYS[1], 5.5)", 1, 'n'); return r.get('n'); }, '5.5'],
   'SCRIPT LOAD then EVALSHA': [async (r) => r.evalsha(String(await r.script('LOAD', 'return 1')), 0), 1],
   'pipeline errors stay in their slot': [async (r) => { await r.set('pe', 'x'); return (await r.pipeline().incr('pe').get('pe').exec())!.map(([e, v]) => [e ? 'error' : null, v]); }, [['error', undefined], [null, 'x']]],
+  'WATCH aborts EXEC after another client writes a watched key (with a keyPrefix)': [async (r) => { const other = r.duplicate(); await r.set('ww', '1'); await r.watch('ww'); await other.set('ww', '2'); other.disconnect(); return [await r.multi().set('ww', '3').exec(), await r.get('ww')]; }, [null, '2']],
+  'WATCH aborts EXEC after the same client writes a watched key': [async (r) => { await r.watch('ws'); await r.set('ws', '1'); return r.multi().set('ws', '2').exec(); }, null],
   'EXEC ends WATCH': [async (r) => { await r.set('w', '1'); await r.watch('w'); await r.multi().set('w', '2').exec(); await r.set('w', '3'); return r.multi().set('w', '4').exec(); }, [[null, 'OK']]],
   'Lua redis.call raises on a failing command': [async (r) => { await r.set('t', 'x'); return r.eval("return redis.call('INCR', KEYS[1])", 1, 't').catch((e: Error) => e.message.slice(0, 43)); }, 'ERR value is not an integer or out of range'],
   'Lua redis.pcall returns an error table': [async (r) => { await r.set('t2', 'x'); return r.eval("local reply = redis.pcall('INCR', KEYS[1]); if type(reply) == 'table' and reply.err then return 'caught' end return 'missed'", 1, 't2'); }, 'caught'],
