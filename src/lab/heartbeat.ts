@@ -11,4 +11,10 @@ export interface Heartbeat {
   /** Set once as a test starts: its full name ("core > …") and its suite file. */
   test?: string;
   file?: string;
+  /**
+   * Set once as a test ends. Vitest batches its own test reports from the thread, so when the
+   * next test starves the event loop the last reports never leave; this one always does, so
+   * grade and watch know the same finished tests before a hang.
+   */
+  finished?: { name: string; status: 'pass' | 'fail'; message?: string };
 }

@@ -18,6 +18,7 @@ export type HostMessage =
   | { type: 'ready' }
   | { type: 'beat'; test?: string; slug?: string }
   | { type: 'test'; slug: string; test: ReportedTest }
+  | { type: 'finished'; slug: string; test: ReportedTest }
   | { type: 'module'; slug: string; module: ReportedModule }
   | { type: 'run-end'; unhandled: string[] }
   | { type: 'host-error'; message: string };
@@ -72,6 +73,7 @@ const heartbeat = new BroadcastChannel(HEARTBEAT_CHANNEL);
 heartbeat.onmessage = (event) => {
   const beat = (event as MessageEvent<Heartbeat>).data;
   const now = performance.now();
+  if (beat.finished && beat.file) return send({ type: 'finished', slug: slugOf(beat.file), test: beat.finished });
   if (!beat.test && now - lastBeatSent < 200) return; // a beat a fifth of a second is plenty
   lastBeatSent = now;
   send({ type: 'beat', ...(beat.test && { test: beat.test }), ...(beat.file && { slug: slugOf(beat.file) }) });

@@ -152,9 +152,13 @@ export class SuiteHost {
           lastBeat = performance.now();
           if (message.type === 'beat') {
             if (message.test) current = { test: message.test, ...(message.slug && { slug: message.slug }) };
-          } else if (message.type === 'test') {
+          } else if (message.type === 'test' || message.type === 'finished') {
+            // Both the reporter and the thread's own announcement tell of a finished test; the
+            // reporter's entry (with the learner's output) wins, whichever comes first.
             const list = result.finished.get(message.slug) ?? [];
-            list.push(message.test);
+            const known = list.findIndex((test) => test.name === message.test.name);
+            if (known < 0) list.push(message.test);
+            else if (message.type === 'test') list[known] = message.test;
             result.finished.set(message.slug, list);
           } else if (message.type === 'module') {
             result.modules.set(message.slug, message.module);

@@ -2,6 +2,7 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import { afterEach, beforeEach, vi } from 'vitest';
 import { BEAT_EVERY_MS, HEARTBEAT_CHANNEL, type Heartbeat } from '../../src/lab/heartbeat.ts';
+import { describeError } from '../../src/lab/report.ts';
 import { closeAllLabs } from './redis.ts';
 
 // The runner's watchdog (src/lab/suite-runner.ts): announce each test as it starts, and beat
@@ -17,7 +18,14 @@ if (!lab.__labHeartbeat) {
 const heartbeat = lab.__labHeartbeat;
 
 beforeEach((context) => {
-  heartbeat.postMessage({ test: context.task.fullTestName ?? context.task.name, file: context.task.file.filepath } satisfies Heartbeat);
+  const name = context.task.fullTestName ?? context.task.name;
+  const file = context.task.file.filepath;
+  heartbeat.postMessage({ test: name, file } satisfies Heartbeat);
+  context.onTestFinished(({ task }) => {
+    const failed = task.result?.state === 'fail';
+    const message = failed ? (task.result?.errors ?? []).map(describeError).join('\n') : undefined;
+    heartbeat.postMessage({ file, finished: { name, status: failed ? 'fail' : 'pass', ...(message && { message }) } } satisfies Heartbeat);
+  });
 });
 
 afterEach(async () => {
