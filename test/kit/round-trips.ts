@@ -1,29 +1,69 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Redis } from 'ioredis';
 import { list as COMMANDS } from '@ioredis/commands';
 
 const CONNECTION_SETUP = new Set(['info', 'client', 'select', 'hello', 'auth']);
 
-/** One trip to the server: a single command, or a whole pipeline / MULTI…EXEC sent at once. */
-export interface RoundTrip {
+/** One request as the client sent it: a command, or a whole pipeline / MULTI…EXEC. */
+export interface Send {
   kind: 'command' | 'pipeline' | 'transaction';
-  /** The command name, or for a batch the number of commands it carried. */
+  /** The command name (lower case), or 'pipeline' / 'multi'. */
   command: string;
+  /** Commands carried: 1 for a command, the batch length for a pipeline or transaction. */
   size: number;
 }
 
 /**
- * Counts round trips made through the clients it watches. A pipeline or a transaction counts
- * once however many commands it carries; a command sent alone counts once, even when several
- * are in flight together, because each still costs the server a request and the client a reply.
+ * One latency-bound round trip of one connection: everything the client sent before it waited
+ * for any reply. A command alone is a trip; so is a pipeline or a transaction; and so are eight
+ * commands sent together with Promise.all, because they leave in the same write and their
+ * replies come back together, exactly like a pipeline (ioredis' enableAutoPipelining makes it
+ * literal). A command sent after a reply of the trip arrived starts the next trip.
+ */
+export interface RoundTrip {
+  sends: Send[];
+}
+
+/** What an operation cost: latency-bound trips, and the reply items Redis had to send. */
+export interface Cost<T> {
+  result: T;
+  trips: RoundTrip[];
+  /** Reply items read: an element of an array reply, a bulk or integer reply; nil counts 0. */
+  elementsRead: number;
+}
+
+/** Reply items in a reply: what a design that reads a whole history per page pays for. */
+export function countElements(reply: unknown): number {
+  if (reply === null || reply === undefined) return 0;
+  if (Array.isArray(reply)) return reply.reduce((sum: number, item) => sum + countElements(item), 0);
+  return 1;
+}
+
+interface OpenTrip {
+  trip: RoundTrip;
+  /** Set once a reply of this trip reached the code under test: later sends start a new trip. */
+  answered: boolean;
+  /** Resolves when the trip may leave, after an interleaved action (see beforeTrip). */
+  gate: Promise<void> | null;
+}
+
+/**
+ * Counts the round trips made through the clients it watches (see RoundTrip), the reply items
+ * they read, and lets a test inject faults or another client's actions at a given trip.
  */
 export class RoundTripLog {
   readonly trips: RoundTrip[] = [];
   private breakAt: number | null = null;
+  private open = new WeakMap<object, OpenTrip>();
+  private hooks = new Map<number, () => Promise<unknown>>();
+  /** Marks the async context of an interleaved action: its own commands are not counted. */
+  private interleaving = new AsyncLocalStorage<true>();
+  elementsRead = 0;
 
   /**
    * Fault injection: after `n` more round trips every command of the watched clients rejects,
    * as when Redis goes down or the process loses its connection mid-operation. `n = 0` means
-   * Redis is down from now on.
+   * Redis is down from now on. Commands that join a trip already sent still go through.
    */
   breakAfter(n: number) {
     this.breakAt = this.trips.length + n;
@@ -34,13 +74,64 @@ export class RoundTripLog {
     this.breakAt = null;
   }
 
-  /** Records a trip, or rejects it when the connection is broken. */
-  private send<T>(trip: RoundTrip, run: () => T): T | Promise<never> {
-    if (this.breakAt !== null && this.trips.length >= this.breakAt) {
-      return Promise.reject(new Error(`Connection lost (injected by the test) before ${trip.command.toUpperCase()}`));
+  /**
+   * Interleaving: runs `action` (another client's write, a second worker's call) right before
+   * the `n`-th round trip from now leaves (n = 0: before the next one). The trip waits for the
+   * action to finish, as if the other client had won the race to Redis by a hair. Commands the
+   * action itself sends are not counted.
+   */
+  beforeTrip(n: number, action: () => Promise<unknown>) {
+    this.hooks.set(this.trips.length + n, action);
+  }
+
+  /** Drops interleavings that did not fire (the operation made fewer trips). */
+  clearInterleavings() {
+    const fired = this.hooks.size === 0;
+    this.hooks.clear();
+    return fired;
+  }
+
+  /** Whether an interleaving set with beforeTrip() is still waiting for its trip. */
+  get pendingInterleavings() {
+    return this.hooks.size;
+  }
+
+  /** Records a send on `client`'s current trip (or a new one), or rejects when broken. */
+  private send<T>(client: object, send: Send, run: () => Promise<T>): Promise<T> {
+    if (this.interleaving.getStore()) return run();
+    let current = this.open.get(client);
+    if (!current || current.answered) {
+      const index = this.trips.length;
+      if (this.breakAt !== null && index >= this.breakAt) {
+        return Promise.reject(new Error(`Connection lost (injected by the test) before ${send.command.toUpperCase()}`));
+      }
+      const trip: RoundTrip = { sends: [] };
+      this.trips.push(trip);
+      const hook = this.hooks.get(index);
+      this.hooks.delete(index);
+      const gate = hook ? this.interleave(hook) : null;
+      current = { trip, answered: false, gate };
+      this.open.set(client, current);
     }
-    this.trips.push(trip);
-    return run();
+    current.trip.sends.push(send);
+    const opened = current;
+    // Without an interleaving the command leaves at once, exactly as the code under test sent it.
+    const reply = opened.gate ? opened.gate.then(run) : run();
+    return reply.then(
+      (value) => {
+        opened.answered = true;
+        this.elementsRead += countElements(send.kind === 'command' ? value : (value as Array<[unknown, unknown]> | null)?.map((slot) => slot?.[1]));
+        return value;
+      },
+      (error) => {
+        opened.answered = true;
+        throw error;
+      },
+    );
+  }
+
+  private async interleave(action: () => Promise<unknown>) {
+    await this.interleaving.run(true, action);
   }
 
   get count() {
@@ -49,23 +140,26 @@ export class RoundTripLog {
 
   reset() {
     this.trips.length = 0;
+    this.elementsRead = 0;
+    this.hooks.clear();
   }
 
-  /** "GET ×20, MGET ×1" — for failure messages. */
+  /** "GET ×20, MGET ×1, [ZRANGE ×8 sent together] ×1": for failure messages. */
   summary(): string {
     const counts = new Map<string, number>();
     for (const trip of this.trips) {
-      const label = trip.kind === 'command' ? trip.command.toUpperCase() : `${trip.kind} of ${trip.size}`;
+      const label = tripLabel(trip);
       counts.set(label, (counts.get(label) ?? 0) + 1);
     }
     return [...counts].map(([label, n]) => `${label} ×${n}`).join(', ') || 'none';
   }
 
-  /** Runs `action` and returns the round trips it made (the log keeps them too). */
-  async during<T>(action: () => Promise<T>): Promise<{ result: T; trips: RoundTrip[] }> {
+  /** Runs `action` and returns its round trips and the reply items it read. */
+  async during<T>(action: () => Promise<T>): Promise<Cost<T>> {
     const start = this.trips.length;
+    const elementsBefore = this.elementsRead;
     const result = await action();
-    return { result, trips: this.trips.slice(start) };
+    return { result, trips: this.trips.slice(start), elementsRead: this.elementsRead - elementsBefore };
   }
 
   /** Patches `client` in place so its commands are recorded here. Returns the same client. */
@@ -74,14 +168,13 @@ export class RoundTripLog {
     for (const name of [...COMMANDS, 'call']) {
       if (name === 'multi' || name === 'exec' || name === 'pipeline' || typeof target[name] !== 'function') continue;
       const original = target[name];
-      target[name] = (...args: unknown[]) =>
+      target[name] = (...args: unknown[]) => {
         // While connecting, ioredis sends its own INFO ready check and CLIENT SETINFO: not trips
         // of the code under test.
-        CONNECTION_SETUP.has(name) && target.status !== 'ready'
-          ? original.apply(client, args)
-          : this.send({ kind: 'command', command: name === 'call' ? String(args[0]).toLowerCase() : name, size: 1 }, () =>
-          original.apply(client, args),
-        );
+        if (CONNECTION_SETUP.has(name) && target.status !== 'ready') return original.apply(client, args);
+        const command = name === 'call' ? String(args[0]).toLowerCase() : name;
+        return this.send(client, { kind: 'command', command, size: 1 }, () => original.apply(client, args));
+      };
     }
     for (const name of ['pipeline', 'multi'] as const) {
       const original = target[name];
@@ -94,9 +187,8 @@ export class RoundTripLog {
             // ioredis queues MULTI itself as the first command of a transaction; the mock does not.
             const queued = typeof batch.length === 'number' ? batch.length : (batch._queue?.length ?? 0);
             const size = batch._queue?.[0]?.name === 'multi' ? queued - 1 : queued;
-            return this.send({ kind: name === 'multi' ? 'transaction' : 'pipeline', command: name, size }, () =>
-              exec.apply(batch, execArgs),
-            );
+            const kind = name === 'multi' ? 'transaction' : 'pipeline';
+            return this.send(client, { kind, command: name, size }, () => exec.apply(batch, execArgs));
           };
         }
         return batch;
@@ -106,8 +198,19 @@ export class RoundTripLog {
     target.defineCommand = (name: string, definition: unknown) => {
       defineCommand.call(client, name, definition);
       const command = target[name];
-      target[name] = (...args: unknown[]) => this.send({ kind: 'command', command: name, size: 1 }, () => command.apply(client, args));
+      target[name] = (...args: unknown[]) => this.send(client, { kind: 'command', command: name, size: 1 }, () => command.apply(client, args));
     };
     return client;
   }
+}
+
+function sendLabel(send: Send) {
+  return send.kind === 'command' ? send.command.toUpperCase() : `${send.kind} of ${send.size}`;
+}
+
+function tripLabel(trip: RoundTrip): string {
+  if (trip.sends.length === 1) return sendLabel(trip.sends[0]!);
+  const counts = new Map<string, number>();
+  for (const send of trip.sends) counts.set(sendLabel(send), (counts.get(sendLabel(send)) ?? 0) + 1);
+  return `[${[...counts].map(([label, n]) => `${label} ×${n}`).join(' + ')} sent together]`;
 }

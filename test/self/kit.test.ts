@@ -13,12 +13,62 @@ describe('round trips', () => {
     const lab = await createLabRedis();
 
     await lab.redis.set('a', '1');
-    await Promise.all([lab.redis.get('a'), lab.redis.get('b')]);
+    await lab.redis.get('a');
     await lab.redis.pipeline().get('a').get('b').get('c').exec();
     await lab.redis.multi().set('a', '2').incr('n').exec();
 
-    expect(lab.roundTrips.count).toBe(5);
-    expect(lab.roundTrips.summary()).toBe('SET ×1, GET ×2, pipeline of 3 ×1, transaction of 2 ×1');
+    expect(lab.roundTrips.count).toBe(4);
+    expect(lab.roundTrips.summary()).toBe('SET ×1, GET ×1, pipeline of 3 ×1, transaction of 2 ×1');
+  });
+
+  test('commands sent before any reply is awaited are one latency-bound round trip', async () => {
+    const lab = await createLabRedis();
+
+    await Promise.all(Array.from({ length: 8 }, (_, i) => lab.redis.zrange(`timeline:${i}`, 0, 9)));
+    await Promise.all([lab.redis.get('a'), lab.redis.pipeline().get('b').exec()]);
+    const chained = await Promise.all([1, 2].map(async (n) => {
+      await lab.redis.get(`first:${n}`);
+      return lab.redis.get(`then:${n}`);
+    }));
+
+    expect(chained).toEqual([null, null]);
+    expect(lab.roundTrips.count, lab.roundTrips.summary()).toBe(4);
+    expect(lab.roundTrips.summary()).toBe('[ZRANGE ×8 sent together] ×1, [GET ×1 + pipeline of 1 ×1 sent together] ×1, [GET ×2 sent together] ×2');
+  });
+
+  test('two connections sending at once make a round trip each', async () => {
+    const lab = await createLabRedis();
+    const other = lab.connect();
+
+    await Promise.all([lab.redis.get('a'), other.get('a')]);
+
+    expect(lab.roundTrips.count).toBe(2);
+  });
+
+  test('elements read count the reply items Redis sent back', async () => {
+    const lab = await createLabRedis();
+    await lab.raw.rpush('history', ...Array.from({ length: 50 }, (_, i) => `post-${i}`));
+
+    const page = await lab.roundTrips.during(() => lab.redis.lrange('history', 0, 9));
+    const whole = await lab.roundTrips.during(() => lab.redis.lrange('history', 0, -1));
+    const batch = await lab.roundTrips.during(() => lab.redis.pipeline().get('missing').llen('history').lrange('history', 0, 2).exec());
+
+    expect(page.elementsRead).toBe(10);
+    expect(whole.elementsRead).toBe(50);
+    expect(batch.elementsRead).toBe(4);
+  });
+
+  test('beforeTrip(k) runs another client\'s action right before round trip k leaves', async () => {
+    const lab = await createLabRedis();
+    await lab.raw.set('n', '1');
+    lab.roundTrips.beforeTrip(1, () => lab.raw.set('n', '10'));
+
+    const first = await lab.redis.get('n');
+    const [second, third] = await Promise.all([lab.redis.get('n'), lab.redis.incr('n')]);
+
+    expect([first, second, third]).toEqual(['1', '10', 11]);
+    expect(lab.roundTrips.count).toBe(2);
+    expect(lab.roundTrips.pendingInterleavings).toBe(0);
   });
 
   test('the raw client is not recorded; connect() clients are', async () => {
