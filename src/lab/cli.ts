@@ -18,16 +18,17 @@ import { watch } from './watch.ts';
 const HELP = `System Design Lab — exercise runner
 
   npm run lab                         list the exercises with their state and your progress
-  npm run lab -- watch [slug] [--all] [--from DIR]
+  npm run lab -- watch [slug] [--all] [--from DIR] [--seed N]
                                       re-grade on every save (default: the first unsolved one)
   npm run lab -- hint <slug>          show the next hint (they are remembered)
   npm run lab -- reset <slug>         restore the starting file (yours is backed up first)
-  npm run grade -- [slug…] [--from DIR] [--redis URL] [--json] [--all] [--verbose]
+  npm run grade -- [slug…] [--from DIR] [--redis URL] [--seed N] [--json] [--all] [--verbose]
                                       grade exercises/ (or DIR laid out like it); exit 0 only if all pass
 
 Options: --redis URL grades against a real Redis (keys under a unique prefix, removed after;
 nothing is flushed). --all prints every failing test, not only the first per exercise;
---verbose prints every test, passing ones too, with what your code printed.`;
+--verbose prints every test, passing ones too, with what your code printed. --seed N repeats
+the test data of a run that printed that seed (watch takes it too).`;
 
 function fail(message: string): never {
   console.error(message);
@@ -122,6 +123,7 @@ async function main() {
       json: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       verbose: { type: 'boolean', short: 'v', default: false },
+      seed: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -132,6 +134,8 @@ async function main() {
   }
   const exercises = loadExercises();
   const redisUrl = values.redis ?? process.env.REDIS_URL;
+  const seed = values.seed === undefined ? undefined : Number(values.seed);
+  if (seed !== undefined && !(Number.isInteger(seed) && seed > 0 && seed < 2 ** 32)) fail(`--seed ${values.seed}: give the whole number a failing run printed (1 to ${2 ** 32 - 1}).`);
 
   switch (command) {
     case 'list':
@@ -145,13 +149,13 @@ async function main() {
       const slug = rest[0] ?? exercises.find((e) => state.lastGrade[e.slug]?.status !== 'pass')?.slug ?? exercises[0]!.slug;
       const implRoot = values.from ? path.resolve(values.from) : EXERCISES_DIR;
       if (!fs.existsSync(implRoot)) fail(`--from ${values.from}: no such folder.`);
-      return watch(findExercise(exercises, slug), { ...(redisUrl && { redisUrl }), implRoot, all: values.all, verbose: values.verbose });
+      return watch(findExercise(exercises, slug), { ...(redisUrl && { redisUrl }), implRoot, seed, all: values.all, verbose: values.verbose });
     }
     case 'grade': {
       const slugs = rest.length ? rest.map((slug) => findExercise(exercises, slug).slug) : exercises.map((e) => e.slug);
       const implRoot = values.from ? path.resolve(values.from) : EXERCISES_DIR;
       if (!fs.existsSync(implRoot)) fail(`--from ${values.from}: no such folder.`);
-      const verdicts = await grade({ slugs, implRoot, ...(redisUrl && { redisUrl }) });
+      const verdicts = await grade({ slugs, implRoot, seed, ...(redisUrl && { redisUrl }) });
       recordVerdicts(verdicts, implRoot);
       if (values.json) console.log(JSON.stringify({ version: 3, exercises: verdicts }, null, 2));
       else for (const verdict of verdicts) console.log(formatVerdict(verdict, exercises.find((e) => e.slug === verdict.slug)!, { all: values.all, verbose: values.verbose }));

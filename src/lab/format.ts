@@ -45,5 +45,6 @@ export function formatVerdict(verdict: ExerciseVerdict, exercise: Exercise, opti
   for (const test of shown) lines.push(...formatTest(test));
   const hidden = failing.length - shown.filter((test) => test.status === 'fail').length;
   if (hidden > 0) lines.push(`   …and ${hidden} more failing (${options.moreHint ?? `npm run grade -- ${verdict.slug} --all`} shows them).`);
+  if (verdict.status !== 'pass' && verdict.seed !== undefined) lines.push(`   Test data seed ${verdict.seed}: npm run grade -- ${verdict.slug} --seed ${verdict.seed} repeats this run.`);
   return `${lines.join('\n')}\n`;
 }

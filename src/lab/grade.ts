@@ -2,6 +2,7 @@
  * Grades exercise folders: runs their suites in a test process (suite-runner.ts), type-checks
  * the learner's files beside it, and turns what was observed into verdicts (verdict.ts).
  */
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { exercisePaths } from '../course/paths.ts';
@@ -18,7 +19,12 @@ export interface GradeOptions {
   redisUrl?: string;
   /** Wall-clock limit for one suite; a batch gets this per suite. */
   suiteTimeLimitMs?: number;
+  /** Seed of the suites' test data (--seed); a fresh one when not given. */
+  seed?: number | undefined;
 }
+
+/** A seed for a run the learner did not seed; printed with a failing verdict. */
+export const newSeed = () => randomInt(1, 2 ** 31);
 
 export const DEFAULT_SUITE_LIMIT_MS = 30_000;
 
@@ -35,15 +41,15 @@ export function evidenceFrom(slug: string, run: SuiteRun, ownsUnhandled: boolean
  * Runs `slugs` together and, when one suite hangs or errors escape a shared run, the others
  * again so that one learner's bug cannot hide or break another exercise's verdict.
  */
-async function runAll(host: SuiteHost, slugs: string[], limit: number): Promise<Map<string, Evidence>> {
+async function runAll(host: SuiteHost, slugs: string[], limit: number, seed: number): Promise<Map<string, Evidence>> {
   const evidence = new Map<string, Evidence>();
   let pending = slugs;
   while (pending.length) {
-    const run = await host.run(pending, { limitMs: limit * pending.length });
+    const run = await host.run(pending, { limitMs: limit * pending.length, seed });
     const alone = pending.length === 1;
     if (!alone && run.unhandled.length) {
       // Escaped errors belong to no suite in a shared run: grade each suite on its own.
-      for (const slug of pending) evidence.set(slug, evidenceFrom(slug, await host.run([slug], { limitMs: limit }), true, limit));
+      for (const slug of pending) evidence.set(slug, evidenceFrom(slug, await host.run([slug], { limitMs: limit, seed }), true, limit));
       break;
     }
     for (const slug of pending) if (run.modules.has(slug)) evidence.set(slug, evidenceFrom(slug, run, alone, limit));
@@ -56,7 +62,7 @@ async function runAll(host: SuiteHost, slugs: string[], limit: number): Promise<
     if (culprit) evidence.set(culprit, evidenceFrom(culprit, run, alone, limit));
     else {
       // The hang came before any test started (at import): find it by running each alone.
-      for (const slug of unfinished) evidence.set(slug, evidenceFrom(slug, await host.run([slug], { limitMs: limit }), true, limit));
+      for (const slug of unfinished) evidence.set(slug, evidenceFrom(slug, await host.run([slug], { limitMs: limit, seed }), true, limit));
       break;
     }
     pending = unfinished.filter((slug) => slug !== culprit);
@@ -67,6 +73,7 @@ async function runAll(host: SuiteHost, slugs: string[], limit: number): Promise<
 /** Grades `slugs` from `implRoot`. Never throws for a learner's mistake: it becomes a verdict. */
 export async function grade(options: GradeOptions): Promise<ExerciseVerdict[]> {
   const limit = options.suiteTimeLimitMs ?? DEFAULT_SUITE_LIMIT_MS;
+  const seed = options.seed ?? newSeed();
   const implRoot = path.resolve(options.implRoot);
   const evidence = new Map<string, Evidence>();
   const runnable: string[] = [];
@@ -83,7 +90,7 @@ export async function grade(options: GradeOptions): Promise<ExerciseVerdict[]> {
     const types = typeCheck(runnable, implRoot);
     try {
       await started.catch(() => {}); // a failed start is reported by run() as a crash
-      for (const [slug, found] of await runAll(host, runnable, limit)) evidence.set(slug, found);
+      for (const [slug, found] of await runAll(host, runnable, limit, seed)) evidence.set(slug, found);
     } finally {
       host.stop();
     }
@@ -93,5 +100,5 @@ export async function grade(options: GradeOptions): Promise<ExerciseVerdict[]> {
       if (errors) evidence.set(slug, { ...evidence.get(slug)!, typeErrors: errors });
     }
   }
-  return options.slugs.map((slug) => decideVerdict(evidence.get(slug)!));
+  return options.slugs.map((slug) => ({ ...decideVerdict(evidence.get(slug)!), seed }));
 }

@@ -4,6 +4,13 @@
  * because timers still fire. The runner tells the two apart by that, and names the test that
  * was running from the announcement made as each test starts.
  */
+declare module 'vitest' {
+  interface ProvidedContext {
+    /** The run's seed for test data (test/kit/random.ts), provided by the runner per run. */
+    labSeed: number;
+  }
+}
+
 export const HEARTBEAT_CHANNEL = 'system-design-lab:heartbeat';
 export const BEAT_EVERY_MS = 100;
 

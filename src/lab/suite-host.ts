@@ -23,7 +23,7 @@ export type HostMessage =
   | { type: 'run-end'; unhandled: string[] }
   | { type: 'host-error'; message: string };
 
-export type HostCommand = { type: 'run'; slugs: string[]; changed: string[] };
+export type HostCommand = { type: 'run'; slugs: string[]; changed: string[]; seed: number };
 
 const send = (message: HostMessage) => process.send?.(message);
 // The runner that started this process is gone (closed terminal, killed parent): so are we,
@@ -95,6 +95,7 @@ async function run(command: HostCommand) {
   for (const slug of command.slugs) specs.push(...vitest.getModuleSpecifications(exercisePaths(slug).suite));
   const missing = command.slugs.filter((slug) => !specs.some((spec) => slugOf(spec.moduleId) === slug));
   if (missing.length) specs.push(...(await vitest.globTestSpecifications(missing.map((slug) => exercisePaths(slug).suite))));
+  vitest.provide('labSeed', command.seed);
   await vitest.runTestSpecifications(specs);
 }
 

@@ -118,7 +118,7 @@ export class SuiteHost {
    * Runs the suites of `slugs` and collects what they reported. `changed` are files saved since
    * the last run (watch mode). Resolves when the run ends, or when the watchdog stopped it.
    */
-  async run(slugs: string[], { changed = [], limitMs }: { changed?: string[]; limitMs: number }): Promise<SuiteRun> {
+  async run(slugs: string[], { changed = [], limitMs, seed }: { changed?: string[]; limitMs: number; seed: number }): Promise<SuiteRun> {
     const result: SuiteRun = { modules: new Map(), finished: new Map(), unhandled: [] };
     try {
       await this.start();
@@ -175,7 +175,7 @@ export class SuiteHost {
           result.crash ??= `The test process exited:\n${this.stderrTail()}`;
           finish();
         };
-        child.send({ type: 'run', slugs, changed } satisfies HostCommand);
+        child.send({ type: 'run', slugs, changed, seed } satisfies HostCommand);
       });
     } finally {
       if (this.options.redisUrl) await removeRunKeys(this.options.redisUrl, this.runId);

@@ -23,6 +23,8 @@ export interface ExerciseVerdict {
   /** Why the exercise errored, or problems outside the tests (type errors, escaped errors). */
   message?: string;
   tests: TestVerdict[];
+  /** The seed the suite drew its test data from: --seed repeats the run. */
+  seed?: number;
 }
 
 /** Everything observed of one exercise's run. */

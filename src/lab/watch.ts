@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Exercise } from '../course/exercise-schema.ts';
 import { EXERCISES_DIR, exercisePaths } from '../course/paths.ts';
-import { DEFAULT_SUITE_LIMIT_MS, evidenceFrom } from './grade.ts';
+import { DEFAULT_SUITE_LIMIT_MS, evidenceFrom, newSeed } from './grade.ts';
 import { formatVerdict } from './format.ts';
 import { recordVerdicts } from './state.ts';
 import { SuiteHost } from './suite-runner.ts';
@@ -25,11 +25,14 @@ export interface WatchOptions {
   redisUrl?: string;
   implRoot?: string;
   suiteTimeLimitMs?: number;
+  /** Test data seed; one per watch session when not given, so saves see the same data. */
+  seed?: number | undefined;
 }
 
 export function startWatch(exercise: Exercise, options: WatchOptions, onVerdict: (verdict: ExerciseVerdict) => void): WatchHandle {
   const implRoot = path.resolve(options.implRoot ?? EXERCISES_DIR);
   const limit = options.suiteTimeLimitMs ?? DEFAULT_SUITE_LIMIT_MS;
+  const seed = options.seed ?? newSeed();
   const dir = path.dirname(exercisePaths(exercise.slug, implRoot).source);
   const host = new SuiteHost({ implRoot, ...(options.redisUrl && { redisUrl: options.redisUrl }) });
   let stopped = false;
@@ -75,9 +78,9 @@ export function startWatch(exercise: Exercise, options: WatchOptions, onVerdict:
     let verdict: ExerciseVerdict;
     if (!fs.existsSync(source)) verdict = decideVerdict({ slug: exercise.slug, missingFile: source });
     else {
-      const [result, typeErrors] = await Promise.all([host.run([exercise.slug], { changed: files, limitMs: limit }), typeCheck([exercise.slug], implRoot)]);
+      const [result, typeErrors] = await Promise.all([host.run([exercise.slug], { changed: files, limitMs: limit, seed }), typeCheck([exercise.slug], implRoot)]);
       const errors = typeErrors.get(exercise.slug);
-      verdict = decideVerdict({ ...evidenceFrom(exercise.slug, result, true, limit), ...(errors && { typeErrors: errors }) });
+      verdict = { ...decideVerdict({ ...evidenceFrom(exercise.slug, result, true, limit), ...(errors && { typeErrors: errors }) }), seed };
       // After a kill, warm the next process now, so the save that fixes the bug is graded fast.
       if (result.hang && !stopped) void host.start().catch(() => {});
     }

@@ -171,6 +171,22 @@ describe('grading broken code', () => {
   });
 });
 
+describe('reproducible test data', () => {
+  test('a failing run prints its seed, and --seed repeats its data exactly', async () => {
+    const dir = folder('seeded', inInvalidate("console.log('invalidating', id);\n    return;"));
+    const printed = (verdict: ExerciseVerdict) => verdict.tests.map((t) => `${t.name}: ${t.output ?? ''}`).join('\n');
+
+    const first = await gradeOne(dir);
+    const again = (await grade({ slugs: ['cache-aside'], implRoot: dir, seed: first.seed! }))[0]!;
+    const other = (await grade({ slugs: ['cache-aside'], implRoot: dir, seed: first.seed! + 1 }))[0]!;
+
+    expect(formatVerdict(first, cacheAside)).toContain(`Test data seed ${first.seed}: npm run grade -- cache-aside --seed ${first.seed} repeats this run.`);
+    expect(printed(first)).toMatch(/invalidating p-[0-9a-f]{8}/);
+    expect(printed(again), 'the same seed must give every test the same ids').toBe(printed(first));
+    expect(printed(other), 'another seed must give other ids').not.toBe(printed(first));
+  });
+});
+
 describe('grading any folder anywhere', () => {
   const slugs = exercises.map((e) => e.slug);
   const copySolutions = (dir: string) => {
