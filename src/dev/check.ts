@@ -2,6 +2,7 @@
  * The maintainers' check that the course holds together (rustlings' `dev check`): every
  * exercise is complete and linked, every solution passes its suite (mock, and a real Redis when
  * one is given), every stub fails it, and no stray files sit in exercises/ or solutions/.
+ * Then it grades the mutation corpus (corpus.ts) and prints its score.
  * Usage: node src/dev/check.ts [--redis URL]. Exit 0 when every check passes.
  */
 import fs from 'node:fs';
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { loadExercises } from '../course/catalog.ts';
 import { EXERCISES_DIR, exercisePaths, GRADED_DIR, ROOT, SOLUTIONS_DIR } from '../course/paths.ts';
 import { grade } from '../lab/grade.ts';
+import { checkCorpus, corpusScore } from './corpus.ts';
 
 export interface CheckResult {
   name: string;
@@ -85,7 +87,10 @@ export function printResults(results: CheckResult[]) {
 
 if (import.meta.main) {
   const { values } = parseArgs({ options: { redis: { type: 'string' } } });
-  const results = [...checkLayout(), ...(await checkGrading(values.redis ?? process.env.REDIS_URL))];
+  const redisUrl = values.redis ?? process.env.REDIS_URL;
+  const corpus = await checkCorpus(loadExercises().map((e) => e.slug), redisUrl);
+  const results = [...checkLayout(), ...(await checkGrading(redisUrl)), ...corpus.results];
   printResults(results);
+  console.log(corpusScore(corpus));
   process.exitCode = results.every((r) => r.ok) ? 0 : 1;
 }

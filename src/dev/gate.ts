@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../course/paths.ts';
 import { checkGrading, checkLayout, printResults } from './check.ts';
+import { checkCorpus, corpusScore } from './corpus.ts';
+import { loadExercises } from '../course/catalog.ts';
 import { startThrowawayRedis } from './redis-server.ts';
 
 const node = process.execPath;
@@ -58,6 +60,13 @@ try {
   printResults(results);
   passed += results.filter((r) => r.ok).length;
   failed += results.filter((r) => !r.ok).length;
+
+  step('mutation corpus: every mutant caught and named, every correct variant passes');
+  const corpus = await checkCorpus(loadExercises().map((e) => e.slug), redis?.url);
+  printResults(corpus.results);
+  console.log(corpusScore(corpus));
+  passed += corpus.results.filter((r) => r.ok).length;
+  failed += corpus.results.filter((r) => !r.ok).length;
 
   step('site: build, links, browser');
   runVitest('site');
