@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import type { Redis } from 'ioredis';
 import { PriorityQueue, type Job, type Priority } from '@impl/priority-queue/priority-queue.ts';
-import { createLabRedis, randomId, randomInteger, randomText, randomWord, settle, shuffle, useFakeClock, type LabRedis } from '../kit/index.ts';
+import { crashAtEveryTrip, createLabRedis, raceAtEveryTrip, randomId, randomInteger, randomText, randomWord, settle, shuffle, useFakeClock, type LabRedis } from '../kit/index.ts';
 
 interface Task {
   ref: string;
@@ -283,60 +283,96 @@ describe('core', () => {
     expect([...got].sort(), 'each of the six jobs must go to exactly one consumer').toEqual([...ids].sort());
   });
 
+  test('a reserve() that another consumer races at any round trip hands the job to exactly one of them', async () => {
+    const { lab, make } = await setup();
+
+    await raceAtEveryTrip({
+      async arrange() {
+        const name = randomId('race');
+        const id = await make(lab.connect(), name).enqueue(task());
+        return { lab, id, consumer: make(lab.redis, name), rival: make(lab.connect(), name), rivalGot: undefined as Job<Task> | null | undefined };
+      },
+      act: ({ consumer }) => consumer.reserve(),
+      race: async (state) => void (state.rivalGot = await state.rival.reserve()),
+      check({ id, rivalGot }, at) {
+        if (at.finishedFirst) return;
+        const got = 'value' in at.outcome ? at.outcome.value : null;
+        const holders = [got, rivalGot].filter((job) => job?.id === id).length;
+        expect(holders, `another consumer reserved right before round trip ${at.trip + 1} of reserve(), and ${holders === 2 ? 'both consumers got the same job' : 'neither got the job'}. Taking the job and recording the lease must be one atomic step (a script, or WATCH/MULTI that retries), or two workers send the same email`).toBe(1);
+      },
+    });
+  });
+
+  test('an ack() that races the lease expiring and another consumer taking the job does not remove their delivery', async () => {
+    const { lab, clock, make, visibilityTimeoutMs } = await setup();
+
+    await raceAtEveryTrip({
+      async arrange() {
+        const name = randomId('race');
+        await make(lab.connect(), name).enqueue(task());
+        const consumer = make(lab.redis, name);
+        const job = (await consumer.reserve())!;
+        await clock.advance(visibilityTimeoutMs + 1);
+        return { lab, job, consumer, rival: make(lab.connect(), name), rivalJob: null as Job<Task> | null };
+      },
+      act: ({ consumer, job }) => consumer.ack(job),
+      async race(state) {
+        await state.rival.recover();
+        state.rivalJob = await state.rival.reserve();
+      },
+      async check({ rival, rivalJob }, at) {
+        if (at.finishedFirst || !rivalJob) return;
+        const acked = 'value' in at.outcome ? at.outcome.value : at.outcome.error;
+
+        expect(acked, `the lease ran out and another consumer took the job right before round trip ${at.trip + 1} of the first consumer's ack(); that ack must answer false, because its delivery no longer holds the lease`).toBe(false);
+        expect(await rival.ack(rivalJob), `…and the second consumer's delivery must still be in flight, but its ack() answered false: the late ack removed a delivery it did not hold. Check the lease and remove the job in one atomic step (a script, or WATCH/MULTI)`).toBe(true);
+      },
+    });
+  });
+
   test('a crash at any point of reserve() loses no job: it comes back after the visibility timeout', async () => {
     const { lab, clock, make, visibilityTimeoutMs } = await setup();
 
-    // Drop the connection after 0, 1, 2… round trips of reserve(), until reserve() finishes
-    // first. Wherever the consumer dies, a restarted one must get the job once the lease is up.
-    for (let trips = 0; trips <= 40; trips++) {
-      const name = randomId('crash');
-      const payload = task();
-      const id = await make(lab.connect(), name).enqueue(payload);
-      const consumer = make(await connected(lab), name);
-      const before = lab.roundTrips.count;
+    // Wherever the consumer dies in reserve(), a restarted one must get the job once the lease is up.
+    await crashAtEveryTrip({
+      async arrange() {
+        const name = randomId('crash');
+        const payload = task();
+        const id = await make(lab.connect(), name).enqueue(payload);
+        return { lab, name, payload, id, consumer: make(await connected(lab), name) };
+      },
+      act: ({ consumer }) => consumer.reserve(),
+      async check({ name, payload, id }, at) {
+        await clock.advance(visibilityTimeoutMs + 1);
+        const restarted = make(lab.connect(), name);
+        await restarted.recover();
+        const again = await restarted.reserve();
 
-      lab.roundTrips.breakAfter(trips);
-      const outcome = await consumer.reserve().catch((error: Error) => error);
-      lab.roundTrips.repair();
-      const used = lab.roundTrips.count - before;
-      await clock.advance(visibilityTimeoutMs + 1);
-      const restarted = make(lab.connect(), name);
-      await restarted.recover();
-      const again = await restarted.reserve();
-
-      const what = used < trips ? 'reserve() returned and the consumer died before ack()' : `the connection dropped after ${trips} round trip(s) of reserve()`;
-      expect(again?.id, `${what}, and the job was never delivered again. Taking a job off the ready set and recording its lease must be one atomic step (a Lua script, or MULTI/EXEC); between two commands a crash loses the job for good`).toBe(id);
-      expect(again?.payload, 'the job came back without its payload').toEqual(payload);
-      if (used < trips) {
-        expect(outcome, 'reserve() should have returned the job').toMatchObject({ id });
-        break;
-      }
-    }
+        const what = at.finishedFirst ? 'reserve() returned and the consumer died before ack()' : `the connection dropped after ${at.trip} round trip(s) of reserve()`;
+        expect(again?.id, `${what}, and the job was never delivered again. Taking a job off the ready set and recording its lease must be one atomic step (a Lua script, or MULTI/EXEC); between two commands a crash loses the job for good`).toBe(id);
+        expect(again?.payload, 'the job came back without its payload').toEqual(payload);
+        if (at.finishedFirst) expect('value' in at.outcome && at.outcome.value, 'reserve() should have returned the job').toMatchObject({ id });
+      },
+    });
   });
 
   test('a crash at any point of enqueue() leaves a job that a retried enqueue() queues exactly once', async () => {
     const { lab, make } = await setup();
 
-    for (let trips = 0; trips <= 40; trips++) {
-      const name = randomId('crash');
-      const id = randomId('order');
-      const payload = task();
-      const producer = make(await connected(lab), name);
-      const before = lab.roundTrips.count;
+    await crashAtEveryTrip({
+      async arrange() {
+        const name = randomId('crash');
+        return { lab, name, id: randomId('order'), payload: task(), producer: make(await connected(lab), name) };
+      },
+      act: ({ producer, payload, id }) => producer.enqueue(payload, { id }),
+      async check({ name, payload, id }, at) {
+        await make(lab.connect(), name).enqueue(payload, { id });
+        const delivered = await drain(make(lab.connect(), name));
 
-      lab.roundTrips.breakAfter(trips);
-      await producer
-        .enqueue(payload, { id })
-        .catch(() => undefined);
-      lab.roundTrips.repair();
-      const used = lab.roundTrips.count - before;
-      await make(lab.connect(), name).enqueue(payload, { id });
-      const delivered = await drain(make(lab.connect(), name));
-
-      expect(delivered.map((job) => job.id), `the connection dropped after ${trips} round trip(s) of enqueue() and the producer retried: the job must then be queued exactly once. Write the job and queue it in one atomic step, or a half-written job is lost (the retry thinks it exists) or doubled`).toEqual([id]);
-      expect(delivered[0]?.payload, 'the job lost its payload').toEqual(payload);
-      if (used < trips) break;
-    }
+        expect(delivered.map((job) => job.id), `the connection dropped after ${at.trip} round trip(s) of enqueue() and the producer retried: the job must then be queued exactly once. Write the job and queue it in one atomic step, or a half-written job is lost (the retry thinks it exists) or doubled`).toEqual([id]);
+        expect(delivered[0]?.payload, 'the job lost its payload').toEqual(payload);
+      },
+    });
   });
 
   test('a job not acked within visibilityTimeoutMs is delivered again by recover(), and not before', async () => {
@@ -485,25 +521,23 @@ describe('core', () => {
   test('a crash at any point of fail() loses no job', async () => {
     const { lab, clock, make, visibilityTimeoutMs, delays } = await setup({ maxAttempts: 3 });
 
-    for (let trips = 0; trips <= 40; trips++) {
-      const name = randomId('crash');
-      const id = await make(lab.connect(), name).enqueue(task());
-      const consumer = make(await connected(lab), name);
-      const job = (await consumer.reserve())!;
-      const before = lab.roundTrips.count;
+    await crashAtEveryTrip({
+      async arrange() {
+        const name = randomId('crash');
+        const id = await make(lab.connect(), name).enqueue(task());
+        const consumer = make(await connected(lab), name);
+        return { lab, name, id, consumer, job: (await consumer.reserve())! };
+      },
+      act: ({ consumer, job }) => consumer.fail(job, randomText(2)),
+      async check({ name, id }, at) {
+        await clock.advance(Math.max(visibilityTimeoutMs, delays[1]!) + 1);
+        const restarted = make(lab.connect(), name);
+        await restarted.recover();
+        const again = await restarted.reserve();
 
-      lab.roundTrips.breakAfter(trips);
-      await consumer.fail(job, randomText(2)).catch(() => undefined);
-      lab.roundTrips.repair();
-      const used = lab.roundTrips.count - before;
-      await clock.advance(Math.max(visibilityTimeoutMs, delays[1]!) + 1);
-      const restarted = make(lab.connect(), name);
-      await restarted.recover();
-      const again = await restarted.reserve();
-
-      expect(again?.id, `the connection dropped after ${trips} round trip(s) of fail() and the job was lost: moving it from in flight to delayed must be one atomic step`).toBe(id);
-      if (used < trips) break;
-    }
+        expect(again?.id, `the connection dropped after ${at.trip} round trip(s) of fail() and the job was lost: moving it from in flight to delayed must be one atomic step`).toBe(id);
+      },
+    });
   });
 
   test('a job is dead-lettered on its maxAttempts-th failed delivery, not one sooner or later', async () => {

@@ -59,6 +59,8 @@ export class RoundTripLog {
   /** Marks the async context of an interleaved action: its own commands are not counted. */
   private interleaving = new AsyncLocalStorage<true>();
   elementsRead = 0;
+  /** Commands refused by a breakAfter(): whether the cut connection was felt at all. */
+  refused = 0;
 
   /**
    * Fault injection: after `n` more round trips every command of the watched clients rejects,
@@ -103,6 +105,7 @@ export class RoundTripLog {
     if (!current || current.answered) {
       const index = this.trips.length;
       if (this.breakAt !== null && index >= this.breakAt) {
+        this.refused++;
         return Promise.reject(new Error(`Connection lost (injected by the test) before ${send.command.toUpperCase()}`));
       }
       const trip: RoundTrip = { sends: [] };

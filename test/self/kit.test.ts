@@ -1,7 +1,7 @@
 // The graded test kit's own contract, on the mock and (with REDIS_URL) on a real server.
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { closeAllLabs, createLabRedis } from '../kit/redis.ts';
-import { controlled, fakeTable, settle, useFakeClock, waitFor } from '../kit/index.ts';
+import { closeAllLabs, createLabRedis, type LabRedis } from '../kit/redis.ts';
+import { controlled, crashAtEveryTrip, fakeTable, keysWithoutTtl, raceAtEveryTrip, settle, useFakeClock, waitFor } from '../kit/index.ts';
 
 afterEach(async () => {
   vi.useRealTimers();
@@ -107,6 +107,60 @@ describe('round trips', () => {
     expect(second).toMatch(/Connection lost \(injected by the test\) before GET/);
     expect(third).toMatch(/Connection lost/);
     expect(await lab.redis.get('a')).toBe('1');
+  });
+});
+
+describe('faults at every round trip', () => {
+  // Two ways to add to a counter: GET then SET (a lost update when another client writes in
+  // between), and INCR (atomic). Two ways to cache with a TTL: SET then EXPIRE, and SET … EX.
+  const lostUpdate = async (lab: LabRedis) => {
+    const n = Number((await lab.redis.get('n')) ?? 0);
+    await lab.redis.set('n', String(n + 1));
+  };
+  const atomic = async (lab: LabRedis) => void (await lab.redis.incr('n'));
+
+  test('raceAtEveryTrip slips the other client in before each trip: it catches a lost update, and passes INCR', async () => {
+    const totals = async (add: (lab: LabRedis) => Promise<void>) => {
+      const seen: Array<{ trip: number; total: string | null }> = [];
+      await raceAtEveryTrip({
+        arrange: async () => ({ lab: await createLabRedis() }),
+        act: ({ lab }) => add(lab),
+        race: ({ lab }) => lab.raw.incr('n'),
+        check: async ({ lab }, at) => void seen.push({ trip: at.trip, total: await lab.raw.get('n') }),
+      });
+      return seen;
+    };
+
+    expect(await totals(lostUpdate)).toEqual([{ trip: 0, total: '2' }, { trip: 1, total: '1' }, { trip: 2, total: '1' }]);
+    expect(await totals(atomic)).toEqual([{ trip: 0, total: '2' }, { trip: 1, total: '1' }]);
+  });
+
+  test('crashAtEveryTrip cuts the connection after each trip: it finds the key a crash leaves without a TTL', async () => {
+    const leftForever = async (cache: (lab: LabRedis) => Promise<unknown>) => {
+      const found: string[][] = [];
+      await crashAtEveryTrip({
+        arrange: async () => ({ lab: await createLabRedis() }),
+        act: ({ lab }) => cache(lab),
+        check: async ({ lab }) => void found.push(await keysWithoutTtl(lab)),
+      });
+      return found;
+    };
+
+    expect(await leftForever(async (lab) => (await lab.redis.set('k', 'v'), lab.redis.expire('k', 60)))).toEqual([[], ['k'], []]);
+    expect(await leftForever((lab) => lab.redis.set('k', 'v', 'EX', 60))).toEqual([[], []]);
+  });
+
+  test('an operation that never stops making round trips is named, not looped on forever', async () => {
+    const run = crashAtEveryTrip({
+      arrange: async () => ({ lab: await createLabRedis() }),
+      act: async ({ lab }) => {
+        for (let i = 0; i < 10; i++) await lab.redis.get('n').catch(() => undefined);
+      },
+      check: () => {},
+      upTo: 3,
+    });
+
+    await expect(run).rejects.toThrow(/still had not finished after 3 Redis round trips/);
   });
 });
 
