@@ -40,25 +40,27 @@ const open = new Set<LabRedis>();
  * A fresh, isolated Redis for one test: its own mock server, or on a real server its own key
  * prefix, deleted by `close()`. Never FLUSHDB/FLUSHALL: a learner's server may hold real data.
  */
-export async function createLabRedis(): Promise<LabRedis> {
+export async function createLabRedis(options: { url?: string | null } = {}): Promise<LabRedis> {
+  // The kit's own self-tests run on both; a suite always takes the run's mode.
+  const url = options.url === undefined ? REDIS_URL : (options.url ?? undefined);
   const prefix = `lab:${RUN_ID}:${++nextTest}:`;
   const roundTrips = new RoundTripLog();
   const clients: Redis[] = [];
   let make: () => Redis;
   let admin: Redis | undefined;
 
-  if (REDIS_URL) {
-    admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  if (url) {
+    admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       await admin.connect();
     } catch (error) {
       admin.disconnect();
       throw new Error(
-        `Cannot reach the Redis server at ${REDIS_URL} (${(error as Error).message}). ` +
+        `Cannot reach the Redis server at ${url} (${(error as Error).message}). ` +
           'Start one (redis-server) or grade against the mock by leaving out --redis.',
       );
     }
-    make = () => new Redis(REDIS_URL!, { keyPrefix: prefix, maxRetriesPerRequest: 1 });
+    make = () => new Redis(url, { keyPrefix: prefix, maxRetriesPerRequest: 1 });
   } else {
     const port = nextMockPort++;
     make = () => createMockRedis(port, prefix);
@@ -77,10 +79,10 @@ export async function createLabRedis(): Promise<LabRedis> {
   roundTrips.reset();
 
   const lab: LabRedis = {
-    mode: REDIS_MODE,
+    mode: url ? 'real' : 'mock',
     redis,
     raw,
-    prefix: REDIS_URL ? prefix : '',
+    prefix: url ? prefix : '',
     roundTrips,
     connect: () => client(true),
     async keys() {

@@ -1,4 +1,5 @@
-// The graded test kit's own contract, on the mock and (with REDIS_URL) on a real server.
+// The graded test kit's own contract, on the mock and (with REDIS_URL) on a real server too:
+// every Redis-facing test runs once per mode, so CI checks the kit on both.
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { closeAllLabs, createLabRedis, type LabRedis } from '../kit/redis.ts';
 import { controlled, crashAtEveryTrip, fakeTable, keysWithoutTtl, raceAtEveryTrip, settle, useFakeClock, waitFor } from '../kit/index.ts';
@@ -8,192 +9,196 @@ afterEach(async () => {
   await closeAllLabs();
 });
 
-describe('round trips', () => {
-  test('a command counts once, a pipeline or transaction counts once', async () => {
-    const lab = await createLabRedis();
+const MODES: Array<[string, string | null]> = [['the mock', null], ...(process.env.REDIS_URL ? [['a real Redis', process.env.REDIS_URL] as [string, string]] : [])];
 
-    await lab.redis.set('a', '1');
-    await lab.redis.get('a');
-    await lab.redis.pipeline().get('a').get('b').get('c').exec();
-    await lab.redis.multi().set('a', '2').incr('n').exec();
+describe.each(MODES)('on %s', (_mode, url) => {
+  describe('round trips', () => {
+    test('a command counts once, a pipeline or transaction counts once', async () => {
+      const lab = await createLabRedis({ url });
 
-    expect(lab.roundTrips.count).toBe(4);
-    expect(lab.roundTrips.summary()).toBe('SET ×1, GET ×1, pipeline of 3 ×1, transaction of 2 ×1');
-  });
+      await lab.redis.set('a', '1');
+      await lab.redis.get('a');
+      await lab.redis.pipeline().get('a').get('b').get('c').exec();
+      await lab.redis.multi().set('a', '2').incr('n').exec();
 
-  test('commands sent before any reply is awaited are one latency-bound round trip', async () => {
-    const lab = await createLabRedis();
-
-    await Promise.all(Array.from({ length: 8 }, (_, i) => lab.redis.zrange(`timeline:${i}`, 0, 9)));
-    await Promise.all([lab.redis.get('a'), lab.redis.pipeline().get('b').exec()]);
-    const chained = await Promise.all([1, 2].map(async (n) => {
-      await lab.redis.get(`first:${n}`);
-      return lab.redis.get(`then:${n}`);
-    }));
-
-    expect(chained).toEqual([null, null]);
-    expect(lab.roundTrips.count, lab.roundTrips.summary()).toBe(4);
-    expect(lab.roundTrips.summary()).toBe('[ZRANGE ×8 sent together] ×1, [GET ×1 + pipeline of 1 ×1 sent together] ×1, [GET ×2 sent together] ×2');
-  });
-
-  test('two connections sending at once make a round trip each', async () => {
-    const lab = await createLabRedis();
-    const other = lab.connect();
-
-    await Promise.all([lab.redis.get('a'), other.get('a')]);
-
-    expect(lab.roundTrips.count).toBe(2);
-  });
-
-  test('elements read count the reply items Redis sent back', async () => {
-    const lab = await createLabRedis();
-    await lab.raw.rpush('history', ...Array.from({ length: 50 }, (_, i) => `post-${i}`));
-
-    const page = await lab.roundTrips.during(() => lab.redis.lrange('history', 0, 9));
-    const whole = await lab.roundTrips.during(() => lab.redis.lrange('history', 0, -1));
-    const batch = await lab.roundTrips.during(() => lab.redis.pipeline().get('missing').llen('history').lrange('history', 0, 2).exec());
-
-    expect(page.elementsRead).toBe(10);
-    expect(whole.elementsRead).toBe(50);
-    expect(batch.elementsRead).toBe(4);
-  });
-
-  test('beforeTrip(k) runs another client\'s action right before round trip k leaves', async () => {
-    const lab = await createLabRedis();
-    await lab.raw.set('n', '1');
-    lab.roundTrips.beforeTrip(1, () => lab.raw.set('n', '10'));
-
-    const first = await lab.redis.get('n');
-    const [second, third] = await Promise.all([lab.redis.get('n'), lab.redis.incr('n')]);
-
-    expect([first, second, third]).toEqual(['1', '10', 11]);
-    expect(lab.roundTrips.count).toBe(2);
-    expect(lab.roundTrips.pendingInterleavings).toBe(0);
-  });
-
-  test('the raw client is not recorded; connect() clients are', async () => {
-    const lab = await createLabRedis();
-
-    await lab.raw.set('a', '1');
-    await lab.connect().get('a');
-
-    expect(lab.roundTrips.count).toBe(1);
-  });
-
-  test('a duplicated connection is recorded and faulted like the original', async () => {
-    const lab = await createLabRedis();
-    const duplicate = lab.redis.duplicate();
-
-    await duplicate.set('a', '1');
-    lab.roundTrips.breakAfter(0);
-    const broken = await duplicate.get('a').catch((error: Error) => error.message);
-
-    expect(lab.roundTrips.count).toBe(1);
-    expect(broken).toMatch(/Connection lost/);
-  });
-
-  test('breakAfter(n) lets n round trips through, then every command rejects until repair()', async () => {
-    const lab = await createLabRedis();
-    const other = lab.connect();
-    await other.ping();
-    lab.roundTrips.breakAfter(1);
-
-    const first = await lab.redis.set('a', '1');
-    const second = await lab.redis.get('a').catch((error: Error) => error.message);
-    const third = await other.get('a').catch((error: Error) => error.message);
-    lab.roundTrips.repair();
-
-    expect(first).toBe('OK');
-    expect(second).toMatch(/Connection lost \(injected by the test\) before GET/);
-    expect(third).toMatch(/Connection lost/);
-    expect(await lab.redis.get('a')).toBe('1');
-  });
-});
-
-describe('faults at every round trip', () => {
-  // Two ways to add to a counter: GET then SET (a lost update when another client writes in
-  // between), and INCR (atomic). Two ways to cache with a TTL: SET then EXPIRE, and SET … EX.
-  const lostUpdate = async (lab: LabRedis) => {
-    const n = Number((await lab.redis.get('n')) ?? 0);
-    await lab.redis.set('n', String(n + 1));
-  };
-  const atomic = async (lab: LabRedis) => void (await lab.redis.incr('n'));
-
-  test('raceAtEveryTrip slips the other client in before each trip: it catches a lost update, and passes INCR', async () => {
-    const totals = async (add: (lab: LabRedis) => Promise<void>) => {
-      const seen: Array<{ trip: number; total: string | null }> = [];
-      await raceAtEveryTrip({
-        arrange: async () => ({ lab: await createLabRedis() }),
-        act: ({ lab }) => add(lab),
-        race: ({ lab }) => lab.raw.incr('n'),
-        check: async ({ lab }, at) => void seen.push({ trip: at.trip, total: await lab.raw.get('n') }),
-      });
-      return seen;
-    };
-
-    expect(await totals(lostUpdate)).toEqual([{ trip: 0, total: '2' }, { trip: 1, total: '1' }, { trip: 2, total: '1' }]);
-    expect(await totals(atomic)).toEqual([{ trip: 0, total: '2' }, { trip: 1, total: '1' }]);
-  });
-
-  test('crashAtEveryTrip cuts the connection after each trip: it finds the key a crash leaves without a TTL', async () => {
-    const leftForever = async (cache: (lab: LabRedis) => Promise<unknown>) => {
-      const found: string[][] = [];
-      await crashAtEveryTrip({
-        arrange: async () => ({ lab: await createLabRedis() }),
-        act: ({ lab }) => cache(lab),
-        check: async ({ lab }) => void found.push(await keysWithoutTtl(lab)),
-      });
-      return found;
-    };
-
-    expect(await leftForever(async (lab) => (await lab.redis.set('k', 'v'), lab.redis.expire('k', 60)))).toEqual([[], ['k'], []]);
-    expect(await leftForever((lab) => lab.redis.set('k', 'v', 'EX', 60))).toEqual([[], []]);
-  });
-
-  test('an operation that never stops making round trips is named, not looped on forever', async () => {
-    const run = crashAtEveryTrip({
-      arrange: async () => ({ lab: await createLabRedis() }),
-      act: async ({ lab }) => {
-        for (let i = 0; i < 10; i++) await lab.redis.get('n').catch(() => undefined);
-      },
-      check: () => {},
-      upTo: 3,
+      expect(lab.roundTrips.count).toBe(4);
+      expect(lab.roundTrips.summary()).toBe('SET ×1, GET ×1, pipeline of 3 ×1, transaction of 2 ×1');
     });
 
-    await expect(run).rejects.toThrow(/still had not finished after 3 Redis round trips/);
+    test('commands sent before any reply is awaited are one latency-bound round trip', async () => {
+      const lab = await createLabRedis({ url });
+
+      await Promise.all(Array.from({ length: 8 }, (_, i) => lab.redis.zrange(`timeline:${i}`, 0, 9)));
+      await Promise.all([lab.redis.get('a'), lab.redis.pipeline().get('b').exec()]);
+      const chained = await Promise.all([1, 2].map(async (n) => {
+        await lab.redis.get(`first:${n}`);
+        return lab.redis.get(`then:${n}`);
+      }));
+
+      expect(chained).toEqual([null, null]);
+      expect(lab.roundTrips.count, lab.roundTrips.summary()).toBe(4);
+      expect(lab.roundTrips.summary()).toBe('[ZRANGE ×8 sent together] ×1, [GET ×1 + pipeline of 1 ×1 sent together] ×1, [GET ×2 sent together] ×2');
+    });
+
+    test('two connections sending at once make a round trip each', async () => {
+      const lab = await createLabRedis({ url });
+      const other = lab.connect();
+
+      await Promise.all([lab.redis.get('a'), other.get('a')]);
+
+      expect(lab.roundTrips.count).toBe(2);
+    });
+
+    test('elements read count the reply items Redis sent back', async () => {
+      const lab = await createLabRedis({ url });
+      await lab.raw.rpush('history', ...Array.from({ length: 50 }, (_, i) => `post-${i}`));
+
+      const page = await lab.roundTrips.during(() => lab.redis.lrange('history', 0, 9));
+      const whole = await lab.roundTrips.during(() => lab.redis.lrange('history', 0, -1));
+      const batch = await lab.roundTrips.during(() => lab.redis.pipeline().get('missing').llen('history').lrange('history', 0, 2).exec());
+
+      expect(page.elementsRead).toBe(10);
+      expect(whole.elementsRead).toBe(50);
+      expect(batch.elementsRead).toBe(4);
+    });
+
+    test('beforeTrip(k) runs another client\'s action right before round trip k leaves', async () => {
+      const lab = await createLabRedis({ url });
+      await lab.raw.set('n', '1');
+      lab.roundTrips.beforeTrip(1, () => lab.raw.set('n', '10'));
+
+      const first = await lab.redis.get('n');
+      const [second, third] = await Promise.all([lab.redis.get('n'), lab.redis.incr('n')]);
+
+      expect([first, second, third]).toEqual(['1', '10', 11]);
+      expect(lab.roundTrips.count).toBe(2);
+      expect(lab.roundTrips.pendingInterleavings).toBe(0);
+    });
+
+    test('the raw client is not recorded; connect() clients are', async () => {
+      const lab = await createLabRedis({ url });
+
+      await lab.raw.set('a', '1');
+      await lab.connect().get('a');
+
+      expect(lab.roundTrips.count).toBe(1);
+    });
+
+    test('a duplicated connection is recorded and faulted like the original', async () => {
+      const lab = await createLabRedis({ url });
+      const duplicate = lab.redis.duplicate();
+
+      await duplicate.set('a', '1');
+      lab.roundTrips.breakAfter(0);
+      const broken = await duplicate.get('a').catch((error: Error) => error.message);
+
+      expect(lab.roundTrips.count).toBe(1);
+      expect(broken).toMatch(/Connection lost/);
+    });
+
+    test('breakAfter(n) lets n round trips through, then every command rejects until repair()', async () => {
+      const lab = await createLabRedis({ url });
+      const other = lab.connect();
+      await other.ping();
+      lab.roundTrips.breakAfter(1);
+
+      const first = await lab.redis.set('a', '1');
+      const second = await lab.redis.get('a').catch((error: Error) => error.message);
+      const third = await other.get('a').catch((error: Error) => error.message);
+      lab.roundTrips.repair();
+
+      expect(first).toBe('OK');
+      expect(second).toMatch(/Connection lost \(injected by the test\) before GET/);
+      expect(third).toMatch(/Connection lost/);
+      expect(await lab.redis.get('a')).toBe('1');
+    });
   });
-});
 
-describe('isolation and cleanup', () => {
-  test('two labs do not see each other\'s keys, and close() leaves nothing behind', async () => {
-    const a = await createLabRedis();
-    const b = await createLabRedis();
+  describe('faults at every round trip', () => {
+    // Two ways to add to a counter: GET then SET (a lost update when another client writes in
+    // between), and INCR (atomic). Two ways to cache with a TTL: SET then EXPIRE, and SET … EX.
+    const lostUpdate = async (lab: LabRedis) => {
+      const n = Number((await lab.redis.get('n')) ?? 0);
+      await lab.redis.set('n', String(n + 1));
+    };
+    const atomic = async (lab: LabRedis) => void (await lab.redis.incr('n'));
 
-    await a.redis.set('shared-name', 'a');
+    test('raceAtEveryTrip slips the other client in before each trip: it catches a lost update, and passes INCR', async () => {
+      const totals = async (add: (lab: LabRedis) => Promise<void>) => {
+        const seen: Array<{ trip: number; total: string | null }> = [];
+        await raceAtEveryTrip({
+          arrange: async () => ({ lab: await createLabRedis({ url }) }),
+          act: ({ lab }) => add(lab),
+          race: ({ lab }) => lab.raw.incr('n'),
+          check: async ({ lab }, at) => void seen.push({ trip: at.trip, total: await lab.raw.get('n') }),
+        });
+        return seen;
+      };
 
-    expect(await b.redis.get('shared-name')).toBeNull();
-    expect(await a.keys()).toEqual(['shared-name']);
-    await a.close();
-    const again = await createLabRedis();
-    expect(await again.keys()).toEqual([]);
+      expect(await totals(lostUpdate)).toEqual([{ trip: 0, total: '2' }, { trip: 1, total: '1' }, { trip: 2, total: '1' }]);
+      expect(await totals(atomic)).toEqual([{ trip: 0, total: '2' }, { trip: 1, total: '1' }]);
+    });
+
+    test('crashAtEveryTrip cuts the connection after each trip: it finds the key a crash leaves without a TTL', async () => {
+      const leftForever = async (cache: (lab: LabRedis) => Promise<unknown>) => {
+        const found: string[][] = [];
+        await crashAtEveryTrip({
+          arrange: async () => ({ lab: await createLabRedis({ url }) }),
+          act: ({ lab }) => cache(lab),
+          check: async ({ lab }) => void found.push(await keysWithoutTtl(lab)),
+        });
+        return found;
+      };
+
+      expect(await leftForever(async (lab) => (await lab.redis.set('k', 'v'), lab.redis.expire('k', 60)))).toEqual([[], ['k'], []]);
+      expect(await leftForever((lab) => lab.redis.set('k', 'v', 'EX', 60))).toEqual([[], []]);
+    });
+
+    test('an operation that never stops making round trips is named, not looped on forever', async () => {
+      const run = crashAtEveryTrip({
+        arrange: async () => ({ lab: await createLabRedis({ url }) }),
+        act: async ({ lab }) => {
+          for (let i = 0; i < 10; i++) await lab.redis.get('n').catch(() => undefined);
+        },
+        check: () => {},
+        upTo: 3,
+      });
+
+      await expect(run).rejects.toThrow(/still had not finished after 3 Redis round trips/);
+    });
   });
-});
 
-describe('time', () => {
-  test('advancing the clock fires timers and expires keys in Redis', async () => {
-    const lab = await createLabRedis();
-    const clock = useFakeClock(lab);
-    await lab.raw.set('short', '1', 'PX', 5_000);
-    await lab.raw.set('long', '1', 'EX', 60);
-    let fired = false;
-    setTimeout(() => (fired = true), 4_000);
+  describe('isolation and cleanup', () => {
+    test('two labs do not see each other\'s keys, and close() leaves nothing behind', async () => {
+      const a = await createLabRedis({ url });
+      const b = await createLabRedis({ url });
 
-    await clock.advance(6_000);
+      await a.redis.set('shared-name', 'a');
 
-    expect(fired).toBe(true);
-    expect(await lab.raw.exists('short')).toBe(0);
-    expect(await lab.ttlMs('long')).toBeLessThanOrEqual(54_000);
-    expect(await lab.ttlMs('long')).toBeGreaterThan(50_000);
+      expect(await b.redis.get('shared-name')).toBeNull();
+      expect(await a.keys()).toEqual(['shared-name']);
+      await a.close();
+      const again = await createLabRedis({ url });
+      expect(await again.keys()).toEqual([]);
+    });
+  });
+
+  describe('time', () => {
+    test('advancing the clock fires timers and expires keys in Redis', async () => {
+      const lab = await createLabRedis({ url });
+      const clock = useFakeClock(lab);
+      await lab.raw.set('short', '1', 'PX', 5_000);
+      await lab.raw.set('long', '1', 'EX', 60);
+      let fired = false;
+      setTimeout(() => (fired = true), 4_000);
+
+      await clock.advance(6_000);
+
+      expect(fired).toBe(true);
+      expect(await lab.raw.exists('short')).toBe(0);
+      expect(await lab.ttlMs('long')).toBeLessThanOrEqual(54_000);
+      expect(await lab.ttlMs('long')).toBeGreaterThan(50_000);
+    });
   });
 });
 
