@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { CacheAside } from '@impl/cache-aside/cache-aside.ts';
-import { crashAtEveryTrip, createLabRedis, fakeTable, inFlight, keysWithoutTtl, raceAtEveryTrip, randomId, randomInteger, randomText, settle, useFakeClock, waitFor } from '../kit/index.ts';
+import { crashAtEveryTrip, createLabRedis, describeCut, fakeTable, inFlight, keysWithoutTtl, raceAtEveryTrip, randomId, randomInteger, randomText, settle, useFakeClock, waitFor } from '../kit/index.ts';
 
 interface Product {
   id: string;
@@ -79,7 +79,7 @@ describe('core', () => {
       act: ({ cache, rows }) => cache.get(rows[0]!.id),
       async check({ lab }, at) {
         for (const key of await keysWithoutTtl(lab)) {
-          expect.fail(`the connection broke after ${at.trip} round trip(s) of a miss and left "${key}" with no TTL. Set the value and its expiry in one command (SET … EX), a transaction or a script: two commands can be split by a crash, and the key then lives forever`);
+          expect.fail(`the connection broke ${describeCut(at)} of a miss and left "${key}" with no TTL. Set the value and its expiry in one command (SET … EX), a transaction or a script: two commands can be split by a crash, and the key then lives forever`);
         }
         await lab.close();
       },

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import type { Redis } from 'ioredis';
 import { PriorityQueue, type Job, type Priority } from '@impl/priority-queue/priority-queue.ts';
-import { crashAtEveryTrip, createLabRedis, raceAtEveryTrip, randomId, randomInteger, randomText, randomWord, settle, shuffle, useFakeClock, type LabRedis } from '../kit/index.ts';
+import { crashAtEveryTrip, createLabRedis, describeCut, raceAtEveryTrip, randomId, randomInteger, randomText, randomWord, settle, shuffle, useFakeClock, type LabRedis } from '../kit/index.ts';
 
 interface Task {
   ref: string;
@@ -348,7 +348,7 @@ describe('core', () => {
         await restarted.recover();
         const again = await restarted.reserve();
 
-        const what = at.finishedFirst ? 'reserve() returned and the consumer died before ack()' : `the connection dropped after ${at.trip} round trip(s) of reserve()`;
+        const what = at.finishedFirst ? 'reserve() returned and the consumer died before ack()' : `the connection dropped ${describeCut(at)} of reserve()`;
         expect(again?.id, `${what}, and the job was never delivered again. Taking a job off the ready set and recording its lease must be one atomic step (a Lua script, or MULTI/EXEC); between two commands a crash loses the job for good`).toBe(id);
         expect(again?.payload, 'the job came back without its payload').toEqual(payload);
         if (at.finishedFirst) expect('value' in at.outcome && at.outcome.value, 'reserve() should have returned the job').toMatchObject({ id });
@@ -369,7 +369,7 @@ describe('core', () => {
         await make(lab.connect(), name).enqueue(payload, { id });
         const delivered = await drain(make(lab.connect(), name));
 
-        expect(delivered.map((job) => job.id), `the connection dropped after ${at.trip} round trip(s) of enqueue() and the producer retried: the job must then be queued exactly once. Write the job and queue it in one atomic step, or a half-written job is lost (the retry thinks it exists) or doubled`).toEqual([id]);
+        expect(delivered.map((job) => job.id), `the connection dropped ${describeCut(at)} of enqueue() and the producer retried: the job must then be queued exactly once. Write the job and queue it in one atomic step, or a half-written job is lost (the retry thinks it exists) or doubled`).toEqual([id]);
         expect(delivered[0]?.payload, 'the job lost its payload').toEqual(payload);
       },
     });
@@ -535,7 +535,7 @@ describe('core', () => {
         await restarted.recover();
         const again = await restarted.reserve();
 
-        expect(again?.id, `the connection dropped after ${at.trip} round trip(s) of fail() and the job was lost: moving it from in flight to delayed must be one atomic step`).toBe(id);
+        expect(again?.id, `the connection dropped ${describeCut(at)} of fail() and the job was lost: moving it from in flight to delayed must be one atomic step`).toBe(id);
       },
     });
   });

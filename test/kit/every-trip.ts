@@ -10,6 +10,8 @@ import type { LabRedis } from './redis.ts';
 export interface AtTrip<T> {
   /** The trip the fault was set at: the connection was cut after `trip` trips, or the race ran before trip `trip`. */
   trip: number;
+  /** A crash inside a plain pipeline: this many of its commands reached Redis (0: none). */
+  inside: number;
   /** The operation finished before reaching `trip`: the fault never fired. This is the last run. */
   finishedFirst: boolean;
   /** Round trips the operation made. */
@@ -42,33 +44,46 @@ async function outcomeOf<T>(run: () => Promise<T>): Promise<AtTrip<T>['outcome']
 async function everyTrip<S extends { lab: LabRedis }, T>(
   scenario: TripScenario<S, T>,
   what: string,
-  arm: (state: S, trip: number) => void,
+  arm: (state: S, trip: number, inside: number) => void,
   fired: (state: S, refusedBefore: number) => boolean,
 ) {
   const upTo = scenario.upTo ?? 40;
-  for (let trip = scenario.from ?? 0; trip <= upTo; trip++) {
+  const once = async (trip: number, inside: number) => {
     const state = await scenario.arrange(trip);
     const log = state.lab.roundTrips;
     const before = log.count;
     const refusedBefore = log.refused;
-    arm(state, trip);
+    arm(state, trip, inside);
     const outcome = await outcomeOf(() => scenario.act(state));
     const used = log.count - before;
     const finishedFirst = !fired(state, refusedBefore);
+    const cut = log.lastRefused;
     log.repair();
     log.clearInterleavings();
-    await scenario.check(state, { trip, finishedFirst, used, outcome });
+    await scenario.check(state, { trip, inside, finishedFirst, used, outcome });
+    return { finishedFirst, cut };
+  };
+  for (let trip = scenario.from ?? 0; trip <= upTo; trip++) {
+    const { finishedFirst, cut } = await once(trip, 0);
     if (finishedFirst) return;
+    // A plain pipeline is not atomic: the connection can drop after some of its commands.
+    if (what === CUT && cut?.kind === 'pipeline') for (let inside = 1; inside < cut.size; inside++) await once(trip, inside);
   }
   throw new Error(`The operation under test still had not finished after ${upTo} Redis round trips with ${what}: it retries forever, or makes a round trip per item where one batch would do.`);
 }
 
-/** Cuts the connection after k round trips of `act`, for every k, until it finishes first. */
+const CUT = 'the connection cut';
+
+/**
+ * Cuts the connection after k round trips of `act`, for every k, until it finishes first; when
+ * trip k is a plain pipeline of n commands, also after 1, 2… n - 1 of them, since a pipeline is
+ * sent in one go but is not atomic (MULTI is).
+ */
 export function crashAtEveryTrip<S extends { lab: LabRedis }, T>(scenario: TripScenario<S, T>): Promise<void> {
   return everyTrip(
     scenario,
-    'the connection cut',
-    (state, trip) => state.lab.roundTrips.breakAfter(trip),
+    CUT,
+    (state, trip, inside) => state.lab.roundTrips.breakAfter(trip, { inside }),
     (state, refusedBefore) => state.lab.roundTrips.refused > refusedBefore,
   );
 }
@@ -84,6 +99,12 @@ export function raceAtEveryTrip<S extends { lab: LabRedis }, T>(scenario: TripSc
     (state, trip) => state.lab.roundTrips.beforeTrip(trip, () => scenario.race(state)),
     (state) => state.lab.roundTrips.pendingInterleavings === 0,
   );
+}
+
+/** Where a crash fell, for failure messages: "after 2 round trips", or inside a pipeline. */
+export function describeCut(at: Pick<AtTrip<unknown>, 'trip' | 'inside'>): string {
+  const trips = `after ${at.trip} round trip${at.trip === 1 ? '' : 's'}`;
+  return at.inside ? `${trips} and ${at.inside} command${at.inside === 1 ? '' : 's'} of the next pipeline (a pipeline is sent at once but is not atomic; MULTI is)` : trips;
 }
 
 /** The keys of the test's keyspace that never expire: what a crash between two commands leaves. */

@@ -3,6 +3,6 @@ export { createLabRedis, REDIS_MODE, type LabRedis } from './redis.ts';
 export { useFakeClock, type LabClock } from './clock.ts';
 export { controlled, deferred, fakeTable, inFlight, settle, waitFor, type ControlledFn, type Deferred, type HeldCall } from './controls.ts';
 export { RoundTripLog, type Cost, type RoundTrip } from './round-trips.ts';
-export { crashAtEveryTrip, keysWithoutTtl, raceAtEveryTrip, type AtTrip, type TripScenario } from './every-trip.ts';
+export { crashAtEveryTrip, describeCut, keysWithoutTtl, raceAtEveryTrip, type AtTrip, type TripScenario } from './every-trip.ts';
 export { randomId, randomInteger, randomText, randomWord, shuffle } from './random.ts';
 export { MockLimitError } from './mock-redis.ts';

@@ -61,14 +61,19 @@ export class RoundTripLog {
   elementsRead = 0;
   /** Commands refused by a breakAfter(): whether the cut connection was felt at all. */
   refused = 0;
+  /** What the first refused send was: a pipeline can also be cut inside (breakAfter's `inside`). */
+  lastRefused: Send | null = null;
+  private cutInside = 0;
 
   /**
    * Fault injection: after `n` more round trips every command of the watched clients rejects,
    * as when Redis goes down or the process loses its connection mid-operation. `n = 0` means
    * Redis is down from now on. Commands that join a trip already sent still go through.
    */
-  breakAfter(n: number) {
+  breakAfter(n: number, { inside = 0 }: { inside?: number } = {}) {
     this.breakAt = this.trips.length + n;
+    this.cutInside = inside;
+    this.lastRefused = null;
   }
 
   /** Ends a breakAfter(): commands reach Redis again. */
@@ -99,13 +104,23 @@ export class RoundTripLog {
   }
 
   /** Records a send on `client`'s current trip (or a new one), or rejects when broken. */
-  private send<T>(client: object, send: Send, run: () => Promise<T>): Promise<T> {
+  /**
+   * `partly(m)` sends only the first m commands of a plain pipeline: the connection dropped while
+   * the rest were on their way. A transaction is all or nothing, so it has no `partly`.
+   */
+  private send<T>(client: object, send: Send, run: () => Promise<T>, partly?: (m: number) => Promise<unknown>): Promise<T> {
     if (this.interleaving.getStore()) return run();
     let current = this.open.get(client);
     if (!current || current.answered) {
       const index = this.trips.length;
       if (this.breakAt !== null && index >= this.breakAt) {
         this.refused++;
+        this.lastRefused ??= send;
+        const lost = new Error(`Connection lost (injected by the test) during a ${send.kind} of ${send.size}, after ${this.cutInside} of its commands`);
+        if (index === this.breakAt && this.cutInside > 0 && partly && send.size > this.cutInside) {
+          this.trips.push({ sends: [send] });
+          return partly(this.cutInside).then(() => Promise.reject(lost));
+        }
         return Promise.reject(new Error(`Connection lost (injected by the test) before ${send.command.toUpperCase()}`));
       }
       const trip: RoundTrip = { sends: [] };
@@ -183,18 +198,37 @@ export class RoundTripLog {
       const original = target[name];
       target[name] = (...args: unknown[]) => {
         const batch = original.apply(client, args);
-        if (batch && typeof batch.exec === 'function' && !batch.__labRecorded) {
-          batch.__labRecorded = true;
-          const exec = batch.exec;
-          batch.exec = (...execArgs: unknown[]) => {
-            // ioredis queues MULTI itself as the first command of a transaction; the mock does not.
-            const queued = typeof batch.length === 'number' ? batch.length : (batch._queue?.length ?? 0);
-            const size = batch._queue?.[0]?.name === 'multi' ? queued - 1 : queued;
-            const kind = name === 'multi' ? 'transaction' : 'pipeline';
-            return this.send(client, { kind, command: name, size }, () => exec.apply(batch, execArgs));
-          };
-        }
-        return batch;
+        if (!batch || typeof batch.exec !== 'function' || batch.__labRecorded) return batch;
+        batch.__labRecorded = true;
+        // The commands queued, so that a cut inside a pipeline can send the first few of them.
+        const queued: Array<[string, unknown[]]> = Array.isArray(args[0])
+          ? (args[0] as unknown[][]).map(([command, ...rest]) => [String(command), rest] as [string, unknown[]])
+          : [];
+        const exec = batch.exec;
+        const recorder: any = new Proxy(batch, {
+          get(target, property, receiver) {
+            const value = Reflect.get(target, property, receiver);
+            if (typeof property !== 'string' || typeof value !== 'function' || property === 'exec' || property.startsWith('_')) return value;
+            return (...args: unknown[]) => {
+              queued.push([property, args]);
+              const result = value.apply(target, args);
+              return result === target ? recorder : result;
+            };
+          },
+        });
+        batch.exec = (...execArgs: unknown[]) => {
+          const size = queued.length;
+          const kind = name === 'multi' ? 'transaction' : 'pipeline';
+          const partly = kind === 'pipeline'
+            ? (m: number) => {
+                const first = original.apply(client, []);
+                for (const [command, args] of queued.slice(0, m)) first[command](...args);
+                return first.exec();
+              }
+            : undefined;
+          return this.send(client, { kind, command: name, size }, () => exec.apply(batch, execArgs), partly);
+        };
+        return recorder;
       };
     }
     const defineCommand = target.defineCommand;

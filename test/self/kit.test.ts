@@ -154,6 +154,21 @@ describe.each(MODES)('on %s', (_mode, url) => {
       expect(await leftForever((lab) => lab.redis.set('k', 'v', 'EX', 60))).toEqual([[], []]);
     });
 
+    test('crashAtEveryTrip also cuts inside a plain pipeline, which is not atomic, and never inside MULTI', async () => {
+      const leftForever = async (batch: (lab: LabRedis) => { set(...args: any[]): any }) => {
+        const found: Array<{ trip: number; inside: number; keys: string[] }> = [];
+        await crashAtEveryTrip({
+          arrange: async () => ({ lab: await createLabRedis({ url }) }),
+          act: ({ lab }) => batch(lab).set('k', 'v').expire('k', 60).exec(),
+          check: async ({ lab }, at) => void found.push({ trip: at.trip, inside: at.inside, keys: await keysWithoutTtl(lab) }),
+        });
+        return found;
+      };
+
+      expect(await leftForever((lab) => lab.redis.pipeline())).toEqual([{ trip: 0, inside: 0, keys: [] }, { trip: 0, inside: 1, keys: ['k'] }, { trip: 1, inside: 0, keys: [] }]);
+      expect(await leftForever((lab) => lab.redis.multi())).toEqual([{ trip: 0, inside: 0, keys: [] }, { trip: 1, inside: 0, keys: [] }]);
+    });
+
     test('an operation that never stops making round trips is named, not looped on forever', async () => {
       const run = crashAtEveryTrip({
         arrange: async () => ({ lab: await createLabRedis({ url }) }),
