@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, test, vi } from 'vitest';
 import { WriteBehindCache, type Json } from '@impl/write-behind/write-behind.ts';
-import { controlled, createLabRedis, raceAtEveryTrip, REDIS_MODE, randomId, randomInteger, randomText, randomWord, settle, shuffle, useFakeClock } from '../kit/index.ts';
+import { controlled, createLabRedis, patience, raceAtEveryTrip, randomId, randomInteger, randomText, randomWord, settle, shuffle, useFakeClock, waitFor } from '../kit/index.ts';
 
 type Entry = { key: string; value: Json };
 
@@ -87,23 +87,6 @@ function randomValue(): Json {
 const randomKeys = (n: number, prefix = 'k') => Array.from({ length: n }, () => randomId(prefix));
 
 /**
- * Whether to keep waiting: replies of the mock are microtasks, so a few hundred rounds of the
- * event loop are plenty; a real server needs real time, so it gets up to two seconds.
- */
-function patience() {
-  const started = performance.now();
-  let rounds = 0;
-  return () => ++rounds < 500 || (REDIS_MODE === 'real' && performance.now() - started < 2000);
-}
-
-/** Lets promise chains and Redis replies move until `condition` holds (no fake time passes). */
-async function until(condition: () => boolean) {
-  const more = patience();
-  while (!condition() && more()) await settle(1);
-  return condition();
-}
-
-/**
  * Lets `promises` finish, releasing the database writes they start, newest first: the order
  * in which a late write of an older value does the most harm.
  */
@@ -150,7 +133,7 @@ describe('core', () => {
     for (const [key, value] of values) {
       const writing = cache.set(key, value);
       const state = isDone(writing);
-      expect(await until(() => state.done), 'set() did not return while the database was busy: it waits for the database, which is write-through. Write-behind stores the value in Redis, returns, and leaves the database to a later flush').toBe(true);
+      expect(await waitFor(() => state.done), 'set() did not return while the database was busy: it waits for the database, which is write-through. Write-behind stores the value in Redis, returns, and leaves the database to a later flush').toBe(true);
       await writing;
     }
 
@@ -215,7 +198,7 @@ describe('core', () => {
     db.control.hold();
 
     const flushing = cache.flush();
-    expect(await until(() => db.control.held.length > 0), 'flush() did not call writeBatch').toBe(true);
+    expect(await waitFor(() => db.control.held.length > 0), 'flush() did not call writeBatch').toBe(true);
     await cache.set(key, after);
     expect(await cache.increment(counter, second), 'increment() during a flush must return the new total').toBe(first + second);
     expect(await cache.get(key), 'get() during a flush must return the newest value').toEqual(after);
@@ -261,7 +244,7 @@ describe('core', () => {
 
     // A timer tick's flush is in flight when the caller's flush() comes in.
     const tick = cache.flush();
-    expect(await until(() => db.control.held.length > 0), 'flush() did not call writeBatch').toBe(true);
+    expect(await waitFor(() => db.control.held.length > 0), 'flush() did not call writeBatch').toBe(true);
     await cache.set(key, history.get(key)![1]!);
     const caller = cache.flush();
     await settle();
@@ -339,8 +322,8 @@ describe('core', () => {
       // connection drops after a few round trips.
       if (typeof crash === 'number') lab.roundTrips.breakAfter(crash);
       const died = isDone(dying.flush().catch(() => undefined));
-      if (crash === 'database hangs') expect(await until(() => hung.callCount > 0), 'flush() did not call writeBatch').toBe(true);
-      else await until(() => died.done);
+      if (crash === 'database hangs') expect(await waitFor(() => hung.callCount > 0), 'flush() did not call writeBatch').toBe(true);
+      else await waitFor(() => died.done);
       lab.roundTrips.repair();
       const survivor = make(lab.connect());
       await finish(db, "another instance's flush() while the first instance's flush hangs", survivor.flush());
@@ -448,10 +431,10 @@ describe('core', () => {
     await settle();
     const early = db.batches.length;
     await clock.advance(1);
-    const first = await until(() => db.data.has(key));
+    const first = await waitFor(() => db.data.has(key));
     await cache.set(key, values[1]!);
     await clock.advance(intervalMs);
-    const second = await until(() => JSON.stringify(db.data.get(key)) === JSON.stringify(values[1]));
+    const second = await waitFor(() => JSON.stringify(db.data.get(key)) === JSON.stringify(values[1]));
     await cache.set(key, values[2]!);
     await cache.stop();
     const stopped = db.data.get(key);
@@ -478,7 +461,7 @@ describe('core', () => {
     db.control.hold();
 
     await clock.advance(intervalMs);
-    expect(await until(() => db.control.held.length > 0), `the timer did not flush after ${intervalMs} ms`).toBe(true);
+    expect(await waitFor(() => db.control.held.length > 0), `the timer did not flush after ${intervalMs} ms`).toBe(true);
     await cache.set(key, after);
     const stopping = cache.stop();
     db.control.unhold();
@@ -524,7 +507,7 @@ describe('staff', () => {
 
     // Both flushers start in the same tick, then new values arrive while their batches are held.
     const flushes = [a.flush(), b.flush()];
-    await until(() => db.control.held.length > 0);
+    await waitFor(() => db.control.held.length > 0);
     for (const key of shuffle(keys).slice(0, maxBatchSize)) {
       const value = randomValue();
       history.get(key)!.push(value);
@@ -551,14 +534,14 @@ describe('staff', () => {
     db.control.hold();
 
     const slow = a.flush();
-    expect(await until(() => db.control.held.length > 0), 'flush() did not call writeBatch').toBe(true);
+    expect(await waitFor(() => db.control.held.length > 0), 'flush() did not call writeBatch').toBe(true);
     await b.set(key, history.get(key)![1]!);
     const fast = b.flush();
     let fastReturned = false;
     fast.then(() => (fastReturned = true), () => (fastReturned = true));
     // A flush never waits for another instance's: B either reaches the database (its write is
     // held) or returns without the key A holds. Wait for that, not a fixed number of rounds.
-    await until(() => db.control.held.length > 1 || fastReturned);
+    await waitFor(() => db.control.held.length > 1 || fastReturned);
     db.control.unhold();
     // B's write (if it sent one) completes first; A's older write completes last.
     while (db.control.held.length > 1) await db.control.held[db.control.held.length - 1]!.release();

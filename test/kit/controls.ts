@@ -1,4 +1,5 @@
 /** Promises and functions whose timing and failures a test decides. */
+import { REDIS_MODE } from './redis.ts';
 
 export interface Deferred<T> {
   promise: Promise<T>;
@@ -39,14 +40,25 @@ export async function settle(rounds = 10): Promise<void> {
 }
 
 /**
- * Lets promise chains and Redis replies move until `condition` holds, or `timeoutMs` of real
- * time passes (fake time does not move). Returns whether it held. Use it instead of a fixed
- * number of settle() rounds wherever a real server's reply must arrive first.
+ * How long to keep waiting for something the code under test should do without fake time
+ * moving: mock replies are microtasks, so a quarter second of event-loop turns is plenty and a
+ * failing test fails fast; a real server's replies need real time, up to two seconds.
+ * Returns "keep waiting?".
  */
-export async function waitFor(condition: () => boolean, timeoutMs = 2_000): Promise<boolean> {
+export function patience(timeoutMs = REDIS_MODE === 'real' ? 2_000 : 250): () => boolean {
   const deadline = performance.now() + timeoutMs;
+  return () => performance.now() <= deadline;
+}
+
+/**
+ * Lets promise chains and Redis replies move until `condition` holds, or patience runs out
+ * (fake time does not move). Returns whether it held. Use it instead of a fixed number of
+ * settle() rounds wherever a real server's reply must arrive first.
+ */
+export async function waitFor(condition: () => boolean, timeoutMs?: number): Promise<boolean> {
+  const more = patience(timeoutMs);
   while (!condition()) {
-    if (performance.now() > deadline) return false;
+    if (!more()) return false;
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return true;
