@@ -64,6 +64,19 @@ export async function waitFor(condition: () => boolean, timeoutMs?: number): Pro
   return true;
 }
 
+/**
+ * waitFor for a condition that needs Redis to check (keys left, a TTL): reads until
+ * `done(reading)` holds or patience runs out, and returns the last reading for the message.
+ */
+export async function readUntil<T>(read: () => Promise<T>, done: (reading: T) => boolean, timeoutMs?: number): Promise<T> {
+  const more = patience(timeoutMs);
+  for (;;) {
+    const reading = await read();
+    if (done(reading) || !more()) return reading;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
 /** A call that was held (see ControlledFn.hold) and waits for the test to let it finish. */
 export interface HeldCall<A extends unknown[], R> {
   args: A;
