@@ -78,6 +78,14 @@ export class LuaEngine {
     if (lauxlib.luaL_dostring(this.L, toLua(PRELUDE)) !== 0) throw new Error(`Lua prelude: ${toJs(lua.lua_tostring(this.L, -1))}`);
   }
 
+  /**
+   * Makes the engine a fresh server's: no script is known by SHA any more. Compiled chunks stay
+   * cached, since a chunk depends only on its source and scripts cannot keep globals.
+   */
+  reset() {
+    this.scripts.clear();
+  }
+
   /** SCRIPT LOAD: remembers the script and returns its SHA1. */
   load(script: string): string {
     const sha = sha1(script);

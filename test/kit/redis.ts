@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createMockRedis } from './mock-redis.ts';
+import { createMockRedis, releaseMockServer } from './mock-redis.ts';
 import { RoundTripLog } from './round-trips.ts';
 
 /** Set by the runner's --redis flag; unset means the mock. */
@@ -73,26 +73,30 @@ export async function createLabRedis(options: { url?: string | null } = {}): Pro
     (created as any).duplicate = () => client(record);
     return record ? roundTrips.watch(created) : created;
   };
-  const raw = client(false);
   const redis = client(true);
-  if (admin) await Promise.all([raw.ping(), redis.ping()]);
+  if (admin) await redis.ping();
   roundTrips.reset();
+  // Made on first use: many tests never read Redis behind the code's back, and a mock client
+  // costs a millisecond to build.
+  let raw: Redis | undefined;
 
   const lab: LabRedis = {
     mode: url ? 'real' : 'mock',
     redis,
-    raw,
+    get raw() {
+      return (raw ??= client(false));
+    },
     prefix: url ? prefix : '',
     roundTrips,
     connect: () => client(true),
     async keys() {
       if (!admin) {
-        const full: string[] = (raw as any).data.keys();
+        const full: string[] = (redis as any).data.keys();
         return full.map((key) => key.slice(prefix.length)).sort();
       }
       return (await scanPrefix(admin, prefix)).map((key) => key.slice(prefix.length)).sort();
     },
-    ttlMs: (key) => raw.pttl(key),
+    ttlMs: (key) => lab.raw.pttl(key),
     async close() {
       open.delete(lab);
       if (admin) {
@@ -101,6 +105,7 @@ export async function createLabRedis(options: { url?: string | null } = {}): Pro
         admin.disconnect();
       }
       for (const c of clients) c.disconnect();
+      if (!admin) releaseMockServer(redis);
     },
   };
   open.add(lab);

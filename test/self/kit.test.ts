@@ -263,3 +263,19 @@ describe('controllable fakes', () => {
     expect(await waitFor(() => false, 50)).toBe(false);
   });
 });
+
+describe('mock servers', () => {
+  test('a closed lab frees its mock server: no data kept, and no script known to the next server', async () => {
+    const first = await createLabRedis({ url: null });
+    await first.redis.set('k', 'v');
+    const sha = await first.redis.script('LOAD', 'return 1');
+    const data = (first.redis as unknown as { context: { data: { keys(): string[] } } }).context.data;
+
+    await first.close();
+    const next = await createLabRedis({ url: null });
+
+    expect(data.keys()).toEqual([]);
+    expect(await next.redis.script('EXISTS', sha as string)).toEqual([0]);
+    expect(await next.redis.eval('return 2', 0)).toBe(2);
+  });
+});
