@@ -130,8 +130,7 @@ function difference(got: Post[], expected: Post[]) {
 async function holders(lab: LabRedis, postId: string) {
   let keys = 0;
   let entries = 0;
-  for (const key of await lab.keys()) {
-    const items = await contents(lab.raw, key);
+  for (const { key, items } of await lab.dump()) {
     const found = items.filter((item) => item.includes(postId)).length;
     if (found > 0 || key.includes(postId)) keys++;
     entries += found;
@@ -139,30 +138,10 @@ async function holders(lab: LabRedis, postId: string) {
   return { keys, entries };
 }
 
-async function contents(raw: Redis, key: string): Promise<string[]> {
-  switch (await raw.type(key)) {
-    case 'string':
-      return [(await raw.get(key)) ?? ''];
-    case 'list':
-      return raw.lrange(key, 0, -1);
-    case 'set':
-      return raw.smembers(key);
-    case 'zset':
-      return raw.zrange(key, 0, -1);
-    case 'hash':
-      return Object.entries(await raw.hgetall(key)).flat();
-    case 'stream':
-      return (await raw.xrange(key, '-', '+')).flatMap(([, fields]) => fields);
-    default:
-      return [];
-  }
-}
-
 /** The most post ids of `posts` any single key holds. */
 async function largestKey(lab: LabRedis, posts: Post[]) {
   let largest = { key: '', count: 0 };
-  for (const key of await lab.keys()) {
-    const items = await contents(lab.raw, key);
+  for (const { key, items } of await lab.dump()) {
     const count = posts.filter((post) => items.some((item) => item.includes(post.id))).length;
     if (count > largest.count) largest = { key, count };
   }

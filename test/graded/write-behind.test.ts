@@ -388,6 +388,38 @@ describe('core', () => {
     await expect(cache.set(rejected[0]!, randomValue()), 'after a flush emptied the backlog, a new key must be accepted again').resolves.toBeUndefined();
   });
 
+  test("an increment() or a new key's set() that another instance races at any round trip loses no update and never overfills the backlog", async () => {
+    await raceAtEveryTrip({
+      async arrange() {
+        const maxPending = randomInteger(3, 5);
+        const world = await setup({ maxPending });
+        const counter = randomId('count');
+        const start = randomInteger(0, 1000);
+        await world.cache.set(counter, start);
+        for (const key of randomKeys(maxPending - 2)) await world.cache.set(key, randomValue());
+        return { ...world, maxPending, counter, start, by: [randomInteger(1, 9), randomInteger(1, 9)] as const, other: world.make(world.lab.connect()), fresh: randomKeys(2), rivalFailed: false };
+      },
+      // One pending slot is left: the counter's increment fits, and of two new keys only one may.
+      act: async ({ cache, counter, by, fresh }) => {
+        await cache.increment(counter, by[0]);
+        await cache.set(fresh[0]!, randomValue()).catch(() => undefined);
+      },
+      async race(state) {
+        await state.other.increment(state.counter, state.by[1]);
+        await state.other.set(state.fresh[1]!, randomValue()).catch(() => (state.rivalFailed = true));
+      },
+      async check({ lab, cache, counter, start, by, maxPending }, at) {
+        if (at.finishedFirst) return lab.close();
+        const total = await cache.get(counter);
+        const pending = await cache.pending();
+
+        expect(total, `another instance incremented the counter by ${by[1]} right before round trip ${at.trip + 1} of an increment by ${by[0]}, and the total is ${String(total)} instead of ${start + by[0] + by[1]}: reading the value and writing it back loses the other update. Add inside Redis (HINCRBY/INCRBY, or a script)`).toBe(start + by[0] + by[1]);
+        expect(pending, `with one pending slot left, another instance wrote a new key right before round trip ${at.trip + 1} of this instance's sets, and ${pending} keys are now pending with maxPending ${maxPending}. Check the backlog and add the key in one atomic step`).toBeLessThanOrEqual(maxPending);
+        await lab.close();
+      },
+    });
+  });
+
   test('a key that fails maxAttempts flushes is parked: still pending and readable, no longer retried, until written again', async () => {
     const maxAttempts = randomInteger(2, 4);
     const { cache, db } = await setup({ maxAttempts, maxBatchSize: 5 });

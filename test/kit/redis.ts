@@ -29,9 +29,42 @@ export interface LabRedis {
   keys(): Promise<string[]>;
   /** Remaining time to live in ms: -1 no expiry, -2 no such key (as PTTL). */
   ttlMs(key: string): Promise<number>;
+  /**
+   * Every key with its TTL and the strings it holds, whatever its type: a string's value, list
+   * items, set and sorted set members, hash fields and values, stream fields and values. For
+   * asserting what a design left behind without knowing its layout.
+   */
+  dump(): Promise<KeyDump[]>;
   /** The real-server key prefix ('' with the mock); the clock uses it to age keys. */
   prefix: string;
   close(): Promise<void>;
+}
+
+export interface KeyDump {
+  key: string;
+  type: string;
+  items: string[];
+  ttlMs: number;
+}
+
+/** The strings `key` holds, whatever its type. */
+async function itemsOf(raw: Redis, key: string, type: string): Promise<string[]> {
+  switch (type) {
+    case 'string':
+      return [(await raw.get(key)) ?? ''];
+    case 'list':
+      return raw.lrange(key, 0, -1);
+    case 'set':
+      return raw.smembers(key);
+    case 'zset':
+      return raw.zrange(key, 0, -1);
+    case 'hash':
+      return Object.entries(await raw.hgetall(key)).flat();
+    case 'stream':
+      return (await raw.xrange(key, '-', '+')).flatMap(([, fields]) => fields);
+    default:
+      return [];
+  }
 }
 
 const open = new Set<LabRedis>();
@@ -97,6 +130,14 @@ export async function createLabRedis(options: { url?: string | null } = {}): Pro
       return (await scanPrefix(admin, prefix)).map((key) => key.slice(prefix.length)).sort();
     },
     ttlMs: (key) => lab.raw.pttl(key),
+    async dump() {
+      const out: KeyDump[] = [];
+      for (const key of await lab.keys()) {
+        const type = await lab.raw.type(key);
+        out.push({ key, type, items: await itemsOf(lab.raw, key, type), ttlMs: await lab.ttlMs(key) });
+      }
+      return out;
+    },
     async close() {
       open.delete(lab);
       if (admin) {

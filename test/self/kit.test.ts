@@ -2,7 +2,7 @@
 // every Redis-facing test runs once per mode, so CI checks the kit on both.
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { closeAllLabs, createLabRedis, type LabRedis } from '../kit/redis.ts';
-import { controlled, crashAtEveryTrip, fakeTable, keysWithoutTtl, raceAtEveryTrip, settle, useFakeClock, waitFor } from '../kit/index.ts';
+import { controlled, crashAtEveryTrip, fakeTable, keysWithoutTtl, raceAtEveryTrip, readUntil, settle, useFakeClock, waitFor } from '../kit/index.ts';
 
 afterEach(async () => {
   vi.useRealTimers();
@@ -180,6 +180,38 @@ describe.each(MODES)('on %s', (_mode, url) => {
       });
 
       await expect(run).rejects.toThrow(/still had not finished after 3 Redis round trips/);
+    });
+  });
+
+  describe('what a design left in Redis', () => {
+    test('dump() lists every key with its TTL and the strings it holds, whatever its type', async () => {
+      const lab = await createLabRedis({ url });
+      await lab.raw.set('s', 'job-1', 'EX', 60);
+      await lab.raw.rpush('l', 'job-2', 'job-3');
+      await lab.raw.zadd('z', 1, 'job-4');
+      await lab.raw.hset('h', 'job-5', '{"id":"job-6"}');
+
+      const dump = await lab.dump();
+
+      expect(dump.map(({ key, type, items }) => ({ key, type, items }))).toEqual([
+        { key: 'h', type: 'hash', items: ['job-5', '{"id":"job-6"}'] },
+        { key: 'l', type: 'list', items: ['job-2', 'job-3'] },
+        { key: 's', type: 'string', items: ['job-1'] },
+        { key: 'z', type: 'zset', items: ['job-4'] },
+      ]);
+      expect(dump.find((entry) => entry.key === 's')!.ttlMs).toBeGreaterThan(50_000);
+      expect(dump.find((entry) => entry.key === 'l')!.ttlMs).toBe(-1);
+    });
+
+    test('readUntil reads until the condition holds, and gives the last reading when it never does', async () => {
+      const lab = await createLabRedis({ url });
+      setTimeout(() => void lab.raw.set('flag', 'up'), 5);
+
+      const seen = await readUntil(() => lab.raw.get('flag'), (value) => value === 'up');
+      const never = await readUntil(() => lab.raw.get('nothing'), (value) => value !== null, 50);
+
+      expect(seen).toBe('up');
+      expect(never).toBeNull();
     });
   });
 
