@@ -169,7 +169,6 @@ const overrides: Record<string, (raw: Raw) => Raw> = {
 for (const name of [...BLOCKING, ...STREAM_GROUPS]) overrides[name] = () => () => limit(name);
 // The mock names its EVAL implementation `evaluate`.
 overrides.evaluate = overrides.eval!;
-const rawEval = () => rawCommands.get('evaluate')!;
 
 /** The Lua VM of the mock server this client belongs to (see mock-lua.ts). */
 const luaEngines = new Map<number, LuaEngine>();
@@ -250,51 +249,86 @@ function integerOnly(raw: Raw): Raw {
 }
 
 /**
- * The mock's command implementations, captured once. The mock builds pipeline commands through
- * Pipeline.prototype._createCommand(name, implementation); patching it both captures the raw
- * implementations and makes pipelines and MULTI use the corrected ones.
+ * The mock's own command implementations (synchronous functions over its data), read once from
+ * its command table: a subclass of its Pipeline records each (name, implementation) pair the
+ * constructor hands to _createCommand. Nothing of ioredis-mock is patched; pipelines and MULTI
+ * are the kit's own (LabBatch below). ioredis-mock is pinned to an exact version because this
+ * reads one private method's name; the check below fails loudly if an upgrade renames it.
  */
 const rawCommands = new Map<string, Raw>();
-const MockPipeline = (RedisMock as any).Pipeline;
-const createCommand = MockPipeline.prototype._createCommand;
-MockPipeline.prototype._createCommand = function (this: any, name: string, implementation: Raw) {
-  if (!rawCommands.has(name)) rawCommands.set(name, implementation);
-  const override = overrides[name];
-  return createCommand.call(this, name, override ? override(implementation) : implementation);
-};
-// Pipelines lack EVAL (the mock calls it `evaluate`) and the commands the mock does not have.
-const copyCommands = MockPipeline.prototype.copyCommands;
-MockPipeline.prototype.copyCommands = function (this: any) {
-  copyCommands.call(this);
-  this.eval = this.evaluate;
-  for (const name of Object.keys(overrides)) {
-    if (typeof this[name] !== 'function') this[name] = this._createCommand(name, () => undefined);
+function captureRawCommands(client: MockClient) {
+  const Pipeline: new (redis: unknown) => object = (RedisMock as any).Pipeline;
+  class Capture extends Pipeline {
+    _createCommand(name: string, implementation: Raw) {
+      rawCommands.set(name, implementation);
+      return () => this;
+    }
   }
-};
-// EXEC of a MULTI always ends the WATCH, and one failing command fails only its own slot, as in
-// Redis (the mock rejected the whole batch and kept watching).
-MockPipeline.prototype.exec = function (this: any) {
-  const redis = this.redis as MockInternals;
-  const isTransaction = Boolean(this.__labMulti);
-  if (isTransaction && this._isDirty()) {
-    redis.dirty = false;
-    redis.watching.clear();
-    this.batch = [];
-    return Promise.resolve(null);
+  new Capture(client);
+  if (rawCommands.size < 100 || !rawCommands.has('get')) {
+    throw new Error(`test/kit/mock-redis.ts could not read ioredis-mock's command table (${rawCommands.size} commands): the pinned version changed. See docs/redis-mock.md.`);
   }
-  const batch: Array<() => Promise<unknown>> = this.batch ?? [];
-  this.batch = [];
-  if (isTransaction) {
-    redis.dirty = false;
-    redis.watching.clear();
-  }
-  return Promise.all(batch.map((run) => run().then((reply) => [null, reply], (error) => [error, undefined])));
-};
+}
+
+/**
+ * A pipeline or a MULTI of a mock client: commands are queued, and exec() runs them one after
+ * another through the client's corrected commands, synchronously, so no other client's command
+ * runs in between (Redis runs a MULTI atomically, and a pipeline's commands back to back).
+ * Each command's error stays in its own slot, `[error, undefined]`, as ioredis gives. A MULTI
+ * whose watched keys changed since WATCH returns null, and EXEC always ends the WATCH.
+ */
+function labBatch(client: MockClient, direct: Record<string, (...args: unknown[]) => Promise<unknown>>, transaction: boolean, initial: unknown[][] = []): unknown {
+  const queue: Array<[string, unknown[]]> = [];
+  const batch: Record<string, unknown> = {
+    get length() {
+      return queue.length;
+    },
+    exec(callback?: (error: unknown, result: unknown) => void) {
+      const commands = queue.splice(0);
+      let result: Promise<unknown>;
+      if (transaction && isDirty(client)) {
+        result = Promise.resolve(null);
+      } else {
+        const replies = commands.map(([name, args]) => direct[name]!(...args));
+        result = Promise.all(replies.map((reply) => reply.then((value) => [null, value], (error) => [error, undefined])));
+      }
+      if (transaction) {
+        client.dirty = false;
+        client.watching.clear();
+      }
+      if (callback) result.then((value) => callback(null, value), (error) => callback(error, undefined));
+      return result;
+    },
+    discard() {
+      queue.length = 0;
+      return Promise.resolve('OK');
+    },
+  };
+  const proxy: any = new Proxy(batch, {
+    get(target, property) {
+      if (typeof property !== 'string' || property in target) return Reflect.get(target, property);
+      if (property === 'then' || typeof direct[property] !== 'function') return undefined;
+      return (...args: unknown[]) => {
+        queue.push([property, args]);
+        return proxy;
+      };
+    },
+  });
+  for (const [name, ...args] of initial) proxy[String(name)](...args);
+  return proxy;
+}
+
+/** Whether EXEC must abort: a watched key was written, or expired, since WATCH. */
+function isDirty(client: MockClient & { expires?: { has(key: string): boolean; isExpired(key: string): boolean } }): boolean {
+  if (client.dirty) return true;
+  for (const key of client.watching) if (client.expires?.has(key) && client.expires.isExpired(key)) return true;
+  return false;
+}
 
 /** A mock client over the data of mock server `port`; clients with the same port share data. */
 export function createMockRedis(port: number, keyPrefix = ''): Redis {
   const client = new (RedisMock as any)({ port, keyPrefix }) as MockClient;
-  if (rawCommands.size === 0) client.pipeline(); // populates rawCommands
+  if (rawCommands.size === 0) captureRawCommands(client);
 
   for (const [name, override] of Object.entries(overrides)) {
     const raw = rawCommands.get(name === 'eval' ? 'evaluate' : name) ?? (() => undefined);
@@ -315,12 +349,8 @@ export function createMockRedis(port: number, keyPrefix = ''): Redis {
     return Promise.resolve('OK');
   };
 
-  const multi = (client as any).multi.bind(client);
-  (client as any).multi = (...args: unknown[]) => {
-    const pipeline = multi(...args);
-    pipeline.__labMulti = true;
-    return pipeline;
-  };
+  (client as any).pipeline = (commands?: unknown[][]) => labBatch(client, direct, false, commands);
+  (client as any).multi = (commands?: unknown[][] | { pipeline?: boolean }) => labBatch(client, direct, true, Array.isArray(commands) ? commands : []);
 
   (client as any).defineCommand = (name: string, definition: { numberOfKeys?: number; lua: string }) => {
     const script = String(definition.lua);
@@ -338,9 +368,14 @@ export function createMockRedis(port: number, keyPrefix = ''): Redis {
       }
     };
     client.customCommands[name] = run;
+    direct[name] = (client as any)[name];
   };
 
   // The kit's LabRedis replaces this with a recorded client of the same test.
   (client as any).duplicate = () => createMockRedis(port, keyPrefix);
+  // A batch runs the commands as they are now, before the kit's round-trip log wraps them: the
+  // batch is one trip, not one per command.
+  const direct: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  for (const name of Object.keys(client)) if (typeof (client as any)[name] === 'function') direct[name] = (client as any)[name];
   return client;
 }

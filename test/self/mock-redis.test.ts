@@ -47,6 +47,10 @@ const cases: Record<string, [Case, unknown]> = {
   'defineCommand scripts run and report their replies': [async (r) => { r.defineCommand('bump', { numberOfKeys: 1, lua: "return redis.call('INCRBY', KEYS[1], ARGV[1])" }); return (r as any).bump('bumped', 5); }, 5],
   'GET on a hash is WRONGTYPE': [async (r) => { await r.hset('wh', 'a', '1'); return r.get('wh').catch((e: Error) => e.message.slice(0, 9)); }, 'WRONGTYPE'],
   'pipeline has EVAL': [async (r) => (await r.pipeline().eval('return 7', 0).exec())![0]![1], 7],
+  'a pipeline runs the corrected commands (lower-case px, ZADD GT)': [async (r) => { await r.pipeline().set('pp', '1', 'px' as 'PX', 5000).zadd('pz', 5, 'a').zadd('pz', 'GT', 1, 'a').exec(); return [(await r.pttl('pp')) > 0, await r.zscore('pz', 'a')]; }, [true, '5']],
+  'pipeline([...]) and multi([...]) take their commands as arrays': [async (r) => [await r.pipeline([['set', 'pa', '1'], ['get', 'pa']]).exec(), await r.multi([['incr', 'pa']]).exec()], [[[null, 'OK'], [null, '1']], [[null, 2]]]],
+  'MULTI runs with no other client in between': [async (r) => { const other = r.duplicate(); await r.set('ma', '0'); const tx = r.multi().incr('ma').incr('ma').get('ma').exec(); const seen = other.get('ma'); const [replies, between] = await Promise.all([tx, seen]); other.disconnect(); return [replies!.map(([, v]) => v), between === '1' ? 'torn' : 'whole']; }, [[1, 2, '2'], 'whole']],
+  'a pipeline is not thenable and has a length': [async (r) => { const p = r.pipeline().get('x').get('y'); return [typeof (p as any).then, p.length]; }, ['undefined', 2]],
 };
 
 describe('the corrected mock answers like Redis 7', () => {
