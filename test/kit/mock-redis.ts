@@ -190,6 +190,8 @@ export function releaseMockServer(client: Redis) {
   const internals = client as unknown as { context?: { data: { clear(): void }; expires: { clear(): void } }; options: { port: number } };
   internals.context?.data.clear();
   internals.context?.expires.clear();
+  for (const { base } of servers.get(internals.options.port)?.values() ?? []) base.disconnect();
+  servers.delete(internals.options.port);
   const engine = luaEngines.get(internals.options.port);
   if (engine) {
     luaEngines.delete(internals.options.port);
@@ -325,29 +327,75 @@ function isDirty(client: MockClient & { expires?: { has(key: string): boolean; i
   return false;
 }
 
+type Command = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * One ioredis-mock instance per server (port and key prefix), and each connection a thin object
+ * over it with its own WATCH state: building an instance binds ~300 commands (~1 ms), and a
+ * grading run opens ~500 connections. `direct` holds the server's commands as built, before the
+ * kit's round-trip log wraps a connection's, for batches to run.
+ */
+const servers = new Map<number, Map<string, { base: MockClient; direct: Record<string, Command> }>>();
+
+function serverFor(port: number, keyPrefix: string) {
+  let byPrefix = servers.get(port);
+  if (!byPrefix) servers.set(port, (byPrefix = new Map()));
+  let server = byPrefix.get(keyPrefix);
+  if (!server) {
+    const base = new (RedisMock as any)({ port, keyPrefix }) as MockClient & { context: { modifiedKeyEvents: { setMaxListeners(n: number): void } } };
+    if (rawCommands.size === 0) captureRawCommands(base);
+    // Every connection of a test listens for writes to its watched keys.
+    base.context.modifiedKeyEvents.setMaxListeners(0);
+    const direct: Record<string, Command> = {};
+    for (const name of Object.keys(base)) if (typeof (base as any)[name] === 'function') direct[name] = (base as any)[name];
+    byPrefix.set(keyPrefix, (server = { base, direct }));
+  }
+  return server;
+}
+
 /** A mock client over the data of mock server `port`; clients with the same port share data. */
 export function createMockRedis(port: number, keyPrefix = ''): Redis {
-  const client = new (RedisMock as any)({ port, keyPrefix }) as MockClient;
-  if (rawCommands.size === 0) captureRawCommands(client);
+  const server = serverFor(port, keyPrefix);
+  const client = Object.create(server.base) as MockClient & { context: { modifiedKeyEvents: { on(e: string, f: (key: string) => void): void; off(e: string, f: (key: string) => void): void } } };
+  const direct = Object.create(server.direct) as Record<string, Command>;
+  const own = (name: string, command: Command) => {
+    (client as any)[name] = command;
+    direct[name] = command;
+  };
+
+  // WATCH belongs to the connection: a write to a watched key marks this connection dirty.
+  client.watching = new Set();
+  client.dirty = false;
+  const signal = (key: string) => {
+    if (!client.dirty && client.watching.has(key)) client.dirty = true;
+  };
+  client.context.modifiedKeyEvents.on('modified', signal);
+  (client as any).disconnect = () => client.context.modifiedKeyEvents.off('modified', signal);
+  client.customCommands = {};
 
   for (const [name, override] of Object.entries(overrides)) {
     const raw = rawCommands.get(name === 'eval' ? 'evaluate' : name) ?? (() => undefined);
     const corrected = override(raw);
-    (client as any)[name] = (...args: unknown[]) => {
+    own(name, (...args: unknown[]) => {
       try {
         return Promise.resolve(corrected.apply(client, args.flat()));
       } catch (error) {
         return Promise.reject(error);
       }
-    };
+    });
   }
 
   // ioredis-mock records a watched key without the client's keyPrefix but signals every write
   // with it, so with a prefix (every graded test has one) EXEC never aborted.
-  (client as any).watch = (...keys: unknown[]) => {
+  own('watch', (...keys: unknown[]) => {
     if (!client.dirty) for (const key of keys.flat()) client.watching.add(`${keyPrefix}${String(key)}`);
     return Promise.resolve('OK');
-  };
+  });
+  own('unwatch', () => {
+    client.watching.clear();
+    client.dirty = false;
+    return Promise.resolve('OK');
+  });
 
   (client as any).pipeline = (commands?: unknown[][]) => labBatch(client, direct, false, commands);
   (client as any).multi = (commands?: unknown[][] | { pipeline?: boolean }) => labBatch(client, direct, true, Array.isArray(commands) ? commands : []);
@@ -360,22 +408,17 @@ export function createMockRedis(port: number, keyPrefix = ''): Redis {
       const numberOfKeys = definition.numberOfKeys ?? flat.shift();
       return luaOf(client).run(script, numberOfKeys, flat, commandRunner(client));
     };
-    (client as any)[name] = (...args: unknown[]) => {
+    own(name, (...args: unknown[]) => {
       try {
         return Promise.resolve(run(...args));
       } catch (error) {
         return Promise.reject(error);
       }
-    };
+    });
     client.customCommands[name] = run;
-    direct[name] = (client as any)[name];
   };
 
   // The kit's LabRedis replaces this with a recorded client of the same test.
   (client as any).duplicate = () => createMockRedis(port, keyPrefix);
-  // A batch runs the commands as they are now, before the kit's round-trip log wraps them: the
-  // batch is one trip, not one per command.
-  const direct: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
-  for (const name of Object.keys(client)) if (typeof (client as any)[name] === 'function') direct[name] = (client as any)[name];
   return client;
 }
