@@ -13,6 +13,7 @@ import { grade } from './grade.ts';
 import { formatVerdict, progressBar } from './format.ts';
 import { verdictSummary } from './verdict.ts';
 import { readState, recordVerdicts, writeState } from './state.ts';
+import { siteUrl } from './site-url.ts';
 import { watch } from './watch.ts';
 
 const HELP = `System Design Lab — exercise runner
@@ -73,7 +74,7 @@ async function list(exercises: Exercise[], redisUrl?: string) {
   }
   console.log(`\n  ${progressBar(solved, exercises.length)} ${solved}/${exercises.length} solved\n`);
   const next = exercises.find((_, i) => verdicts[i]!.status !== 'pass');
-  console.log(next ? `Next: npm run lab -- watch ${next.slug}   (task: exercises/${next.slug}/README.md)` : 'All exercises solved. Try them against a real Redis: npm run grade -- --redis redis://127.0.0.1:6379');
+  console.log(next ? `Next: npm run lab -- watch ${next.slug}\n  the task: exercises/${next.slug}/README.md, or ${siteUrl(`/exercises/${next.slug}/`)}` : 'All exercises solved. Try them against a real Redis: npm run grade -- --redis redis://127.0.0.1:6379');
 }
 
 function readFile(file: string): string | null {
@@ -91,7 +92,7 @@ function hint(exercise: Exercise) {
   writeState(state);
   console.log(`Hints for ${exercise.title} (${shown} of ${exercise.hints.length}):\n`);
   exercise.hints.slice(0, shown).forEach((text, i) => console.log(`  ${i + 1}. ${text}\n`));
-  if (shown === exercise.hints.length) console.log(`That was the last hint. The lesson: /lessons/${exercise.lesson}/`);
+  if (shown === exercise.hints.length) console.log(`That was the last hint. The lesson: ${siteUrl(`/lessons/${exercise.lesson}/`)}`);
 }
 
 function reset(exercise: Exercise) {

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../course/paths.ts';
 import { serveStatic } from '../site/static-server.ts';
+import { forgetSite, recordSite } from './site-url.ts';
 
 const ASTRO = path.join(ROOT, 'node_modules', 'astro', 'bin', 'astro.mjs');
 const DIST = path.join(ROOT, 'dist');
@@ -60,9 +61,11 @@ async function listen(port: number, attempts = 10): Promise<Awaited<ReturnType<t
 
 async function main(): Promise<void> {
   const env = { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' };
-  const port = Number(process.env.PORT ?? DEFAULT_PORT);
+  const port = Number(process.env.PORT || DEFAULT_PORT);
   if (process.argv.includes('--dev')) {
     printWelcome(`http://localhost:${port}/ (dev server: live reload, no search)`);
+    recordSite(`http://localhost:${port}`);
+    process.on('exit', forgetSite);
     const dev = spawn(process.execPath, [ASTRO, 'dev', '--port', String(port)], { cwd: ROOT, env, stdio: 'inherit' });
     dev.on('exit', (code) => process.exit(code ?? 0));
     return;
@@ -76,7 +79,11 @@ async function main(): Promise<void> {
     }
   }
   const server = await listen(port);
-  printWelcome(`${server.url.replace('127.0.0.1', 'localhost')}/`);
+  const url = server.url.replace('127.0.0.1', 'localhost');
+  printWelcome(`${url}/`);
+  // The runner prints links to this address (src/lab/site-url.ts).
+  recordSite(url);
+  process.on('exit', forgetSite);
   const stop = () => void server.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

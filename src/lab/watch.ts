@@ -10,6 +10,7 @@ import { EXERCISES_DIR, exercisePaths } from '../course/paths.ts';
 import { DEFAULT_SUITE_LIMIT_MS, evidenceFrom, newSeed } from './grade.ts';
 import { formatVerdict } from './format.ts';
 import { recordVerdicts } from './state.ts';
+import { siteUrl } from './site-url.ts';
 import { SuiteHost } from './suite-runner.ts';
 import { typeCheck } from './type-check.ts';
 import { decideVerdict, type ExerciseVerdict } from './verdict.ts';
@@ -117,7 +118,11 @@ export function watch(exercise: Exercise, options: WatchOptions & { all?: boolea
     console.clear();
     console.log(`${new Date().toLocaleTimeString()}${took}\n`);
     console.log(formatVerdict(verdict, exercise, { all: options.all, verbose: options.verbose, moreHint: `npm run lab -- watch ${exercise.slug} --all` }));
-    console.log(verdict.status === 'pass' ? 'Solved. Next: npm run lab' : `Stuck? npm run lab -- hint ${exercise.slug}`);
+    console.log(
+      verdict.status === 'pass'
+        ? `Solved. Compare with the reference and its walkthrough: ${siteUrl(`/exercises/${exercise.slug}/#reference-solution`)}\nNext: npm run lab`
+        : `Stuck? npm run lab -- hint ${exercise.slug}, or reread the lesson: ${siteUrl(`/lessons/${exercise.lesson}/`)}`,
+    );
     savedAt = 0;
   });
   // Ctrl+C, a closed terminal or a kill: the test process goes with us (and exits by itself
