@@ -5,11 +5,14 @@
  * Then it grades the mutation corpus (corpus.ts) and prints its score.
  * Usage: node src/dev/check.ts [--redis URL]. Exit 0 when every check passes.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadExercises } from '../course/catalog.ts';
 import { EXERCISES_DIR, exercisePaths, GRADED_DIR, ROOT, SOLUTIONS_DIR } from '../course/paths.ts';
+import { pristineStub, TODO_MARKER } from '../course/pristine.ts';
 import { grade } from '../lab/grade.ts';
 import { checkCorpus, corpusScore } from './corpus.ts';
 
@@ -32,8 +35,9 @@ export function checkLayout(): CheckResult[] {
     for (const [what, file] of [['stub', paths.stub], ['task README', paths.readme], ['reference solution', paths.solution], ['walkthrough', paths.walkthrough], ['graded suite', paths.suite]] as const) {
       results.push({ name: `${exercise.slug}: has a ${what}`, ok: fs.existsSync(file), problem: `Create ${rel(file)}.` });
     }
-    const stub = fs.existsSync(paths.stub) ? fs.readFileSync(paths.stub, 'utf8') : '';
-    results.push({ name: `${exercise.slug}: the stub throws TODO`, ok: stub.includes("throw new Error('TODO:"), problem: `Every method of ${rel(paths.stub)} must throw new Error('TODO: …'), so no placeholder can pass a weak test.` });
+    // The starting file as shipped: a learner's solved copy in exercises/ is not checked.
+    const stub = pristineStub(exercise.slug);
+    if (stub !== null) results.push({ name: `${exercise.slug}: the stub throws TODO`, ok: stub.includes(TODO_MARKER), problem: `Every method of ${rel(paths.stub)} must throw new Error('TODO: …'), so no placeholder can pass a weak test.` });
     const lesson = path.join(ROOT, 'content', 'lessons', `${exercise.lesson}.mdx`);
     results.push({ name: `${exercise.slug}: its lesson exists`, ok: fs.existsSync(lesson), problem: `content/exercises/${exercise.slug}.json names lesson "${exercise.lesson}", but ${rel(lesson)} does not exist.` });
     results.push({ name: `${exercise.slug}: it has quiz questions`, ok: exercise.quiz.length > 0, problem: `List the quiz question ids that test this exercise in content/exercises/${exercise.slug}.json ("quiz").` });
@@ -41,11 +45,13 @@ export function checkLayout(): CheckResult[] {
     results.push({ name: `${exercise.slug}: its suite grades both levels through @impl`, ok: suite.includes(`@impl/${exercise.slug}/${exercise.slug}.ts`) && suite.includes("describe('core'") && suite.includes("describe('staff'"), problem: `${rel(paths.suite)} must import '@impl/${exercise.slug}/${exercise.slug}.ts' and have describe('core') and describe('staff') blocks.` });
   }
   for (const [dir, files] of [[EXERCISES_DIR, ['README.md']], [SOLUTIONS_DIR, ['README.md']]] as const) {
-    for (const entry of fs.readdirSync(dir)) {
+    for (const entry of (dir === EXERCISES_DIR && trackedFiles(dir)) || fs.readdirSync(dir)) {
       const stray = !slugs.has(entry);
       results.push({ name: `${rel(dir)}/${entry} belongs to an exercise`, ok: !stray, problem: `${rel(dir)}/${entry} has no metadata record; add content/exercises/${entry}.json or remove it.` });
       if (stray) continue;
-      for (const file of fs.readdirSync(path.join(dir, entry))) {
+      // A learner may add files of their own beside the exercise: only the shipped ones count.
+      const shipped = dir === EXERCISES_DIR ? trackedFiles(path.join(dir, entry)) : null;
+      for (const file of shipped ?? fs.readdirSync(path.join(dir, entry))) {
         const expected = file === `${entry}.ts` || (files as readonly string[]).includes(file);
         results.push({ name: `${rel(dir)}/${entry}/${file} is expected`, ok: expected, problem: `Stray file ${rel(dir)}/${entry}/${file}: an exercise folder holds ${entry}.ts and README.md only.` });
       }
@@ -56,6 +62,34 @@ export function checkLayout(): CheckResult[] {
     results.push({ name: `test/graded/${file} belongs to an exercise`, ok: slugs.has(slug), problem: `test/graded/${file} has no metadata record content/exercises/${slug}.json.` });
   }
   return results;
+}
+
+/** The files git tracks directly in `dir`, or null without git (a zip download). */
+function trackedFiles(dir: string): string[] | null {
+  try {
+    const out = execFileSync('git', ['ls-files', '--', '.'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return [...new Set(out.split('\n').filter(Boolean).map((file) => file.split('/')[0]!))];
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The starting files as shipped, in a folder laid out like exercises/, for the check that every
+ * stub fails: a learner's solved copy in exercises/ would pass. Exercises with no shipped copy
+ * (a zip download whose file the learner changed) are left out.
+ */
+function pristineStubs(slugs: string[]): { root: string; slugs: string[] } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-stubs-'));
+  const found: string[] = [];
+  for (const slug of slugs) {
+    const stub = pristineStub(slug);
+    if (stub === null) continue;
+    fs.mkdirSync(path.join(root, slug), { recursive: true });
+    fs.writeFileSync(exercisePaths(slug, root).source, stub);
+    found.push(slug);
+  }
+  return { root, slugs: found };
 }
 
 /** Every solution passes its suite; every stub fails it. */
@@ -71,7 +105,8 @@ export async function checkGrading(redisUrl?: string): Promise<CheckResult[]> {
       results.push({ name: `${verdict.slug}: the solution passes on ${where}`, ok: verdict.status === 'pass', problem: [verdict.message, ...failing].filter(Boolean).join('\n') });
     }
   }
-  const stubs = await grade({ slugs, implRoot: EXERCISES_DIR });
+  const pristine = pristineStubs(slugs);
+  const stubs = await grade({ slugs: pristine.slugs, implRoot: pristine.root }).finally(() => fs.rmSync(pristine.root, { recursive: true, force: true }));
   for (const verdict of stubs) {
     const passing = verdict.tests.filter((t) => t.status === 'pass').length;
     results.push({ name: `${verdict.slug}: the stub fails its suite`, ok: verdict.status === 'fail' && verdict.tests.some((t) => t.level === 'core' && t.status === 'fail'), problem: `The stub should fail (status was ${verdict.status}, ${passing} test(s) passing). ${verdict.message ?? ''}` });

@@ -2,7 +2,6 @@
  * The learner's runner. `npm run lab -- help` lists the commands; `npm run grade` is
  * `lab grade`. Maintainer tools live in src/dev/.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,6 +12,7 @@ import { grade } from './grade.ts';
 import { formatVerdict, progressBar } from './format.ts';
 import { verdictSummary } from './verdict.ts';
 import { readState, recordVerdicts, writeState } from './state.ts';
+import { shippedStub } from '../course/pristine.ts';
 import { siteUrl } from './site-url.ts';
 import { watch } from './watch.ts';
 
@@ -43,19 +43,6 @@ function findExercise(exercises: Exercise[], slug: string | undefined): Exercise
   return exercise;
 }
 
-/** The file as the course ships it, from git: origin's version when there is one. */
-function courseStub(slug: string): string | null {
-  const file = path.relative(ROOT, exercisePaths(slug).stub);
-  for (const rev of ['origin/HEAD', 'HEAD']) {
-    try {
-      return execFileSync('git', ['show', `${rev}:${file}`], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    } catch {
-      // try the next revision
-    }
-  }
-  return null;
-}
-
 async function list(exercises: Exercise[], redisUrl?: string) {
   const verdicts = await grade({ slugs: exercises.map((e) => e.slug), implRoot: EXERCISES_DIR, ...(redisUrl && { redisUrl }) });
   recordVerdicts(verdicts, EXERCISES_DIR);
@@ -66,7 +53,7 @@ async function list(exercises: Exercise[], redisUrl?: string) {
   const slugWidth = Math.max(...exercises.map((e) => e.slug.length));
   for (const [i, exercise] of exercises.entries()) {
     const verdict = verdicts[i]!;
-    const untouched = courseStub(exercise.slug) === readFile(exercisePaths(exercise.slug).source);
+    const untouched = shippedStub(exercise.slug) === readFile(exercisePaths(exercise.slug).source);
     const label = verdict.status === 'pass' ? '✔ solved     ' : untouched ? '· not started' : '✘ failing    ';
     if (verdict.status === 'pass') solved++;
     const hints = state.hintsShown[exercise.slug] ?? 0;
@@ -97,7 +84,7 @@ function hint(exercise: Exercise) {
 
 function reset(exercise: Exercise) {
   const file = exercisePaths(exercise.slug).source;
-  const stub = courseStub(exercise.slug);
+  const stub = shippedStub(exercise.slug);
   if (stub === null) fail(`Cannot find the starting file for ${exercise.slug} in git; nothing was changed.`);
   const current = readFile(file);
   if (current === stub) {
