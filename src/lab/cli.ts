@@ -13,6 +13,8 @@ import { formatVerdict, progressBar } from './format.ts';
 import { verdictSummary } from './verdict.ts';
 import { readState, recordVerdicts, writeState } from './state.ts';
 import { shippedStub } from '../course/pristine.ts';
+import { backUp, listBackups, restoreBackup } from './backups.ts';
+import { unifiedDiff } from './line-diff.ts';
 import { siteUrl } from './site-url.ts';
 import { watch } from './watch.ts';
 
@@ -23,6 +25,9 @@ const HELP = `System Design Lab — exercise runner
                                       re-grade on every save (default: the first unsolved one)
   npm run lab -- hint <slug>          show the next hint (they are remembered)
   npm run lab -- reset <slug>         restore the starting file (yours is backed up first)
+  npm run lab -- restore <slug> [N]   bring back your newest backup (or the N-th); lists them all
+  npm run lab -- diff <slug>          your file against the reference solution
+  npm run lab -- solution <slug>      the reference and its walkthrough (once you pass, or --yes)
   npm run grade -- [slug…] [--from DIR] [--redis URL] [--seed N] [--json] [--all] [--verbose]
                                       grade exercises/ (or DIR laid out like it); exit 0 only if all pass
 
@@ -91,15 +96,45 @@ function reset(exercise: Exercise) {
     console.log(`${path.relative(process.cwd(), file)} is already the starting file.`);
     return;
   }
-  if (current !== null) {
-    const backupDir = path.join(ROOT, '.lab', 'backups', exercise.slug);
-    fs.mkdirSync(backupDir, { recursive: true });
-    const backup = path.join(backupDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${exercise.slug}.ts`);
-    fs.writeFileSync(backup, current);
-    console.log(`Your file is saved at ${path.relative(process.cwd(), backup)}`);
-  }
+  if (current !== null) console.log(`Your file is saved at ${shown(backUp(exercise.slug, current))} (npm run lab -- restore ${exercise.slug} brings it back).`);
   fs.writeFileSync(file, stub);
-  console.log(`Restored ${path.relative(process.cwd(), file)} to the starting file.`);
+  console.log(`Restored ${shown(file)} to the starting file.`);
+}
+
+/** A project file as the learner can find it: relative to the project root. */
+const shown = (file: string) => path.relative(ROOT, file);
+
+function restore(exercise: Exercise, which: string | undefined) {
+  const n = which === undefined ? 1 : Number(which);
+  if (!Number.isInteger(n) || n < 1) fail(`restore ${exercise.slug} ${which}: give the number of a backup from the list (1 is the newest).`);
+  let result: ReturnType<typeof restoreBackup>;
+  try {
+    result = restoreBackup(exercise.slug, n);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  if (result.savedCurrent) console.log(`Your file as it was is saved at ${shown(result.savedCurrent)}.`);
+  console.log(`Restored ${shown(exercisePaths(exercise.slug).source)} from ${shown(result.restored)}.\n\nBackups, newest first:`);
+  listBackups(exercise.slug).forEach((file, i) => console.log(`  ${String(i + 1).padStart(2)}. ${shown(file)}`));
+}
+
+function diff(exercise: Exercise) {
+  const paths = exercisePaths(exercise.slug);
+  const mine = readFile(paths.source);
+  if (mine === null) fail(`No file at ${shown(paths.source)}: npm run lab -- reset ${exercise.slug} brings back the starting file.`);
+  const text = unifiedDiff(fs.readFileSync(paths.solution, 'utf8'), mine, [shown(paths.solution), shown(paths.source)]);
+  console.log(text || `${shown(paths.source)} is the reference solution, line for line.`);
+}
+
+function solution(exercise: Exercise, confirmed: boolean) {
+  const passed = readState().lastGrade[exercise.slug]?.status === 'pass';
+  if (!passed && !confirmed) {
+    fail(`You have not passed ${exercise.slug} yet, and the reference is easier to learn from after you have. To see it anyway: npm run lab -- solution ${exercise.slug} --yes`);
+  }
+  const paths = exercisePaths(exercise.slug);
+  console.log(`${fs.readFileSync(paths.solution, 'utf8')}\n── ${shown(paths.solution)}`);
+  console.log(`The walkthrough (why each choice): ${siteUrl(`/exercises/${exercise.slug}/#reference-solution`)}, or ${shown(paths.walkthrough)}`);
+  console.log(`Your file against it: npm run lab -- diff ${exercise.slug}`);
 }
 
 async function main() {
@@ -111,6 +146,7 @@ async function main() {
       json: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       verbose: { type: 'boolean', short: 'v', default: false },
+      yes: { type: 'boolean', default: false },
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -132,6 +168,12 @@ async function main() {
       return hint(findExercise(exercises, rest[0]));
     case 'reset':
       return reset(findExercise(exercises, rest[0]));
+    case 'restore':
+      return restore(findExercise(exercises, rest[0]), rest[1]);
+    case 'diff':
+      return diff(findExercise(exercises, rest[0]));
+    case 'solution':
+      return solution(findExercise(exercises, rest[0]), values.yes);
     case 'watch': {
       const state = readState();
       const slug = rest[0] ?? exercises.find((e) => state.lastGrade[e.slug]?.status !== 'pass')?.slug ?? exercises[0]!.slug;
