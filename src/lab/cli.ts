@@ -14,6 +14,7 @@ import { verdictSummary } from './verdict.ts';
 import { readState, recordVerdicts, writeState } from './state.ts';
 import { shippedStub } from '../course/pristine.ts';
 import { backUp, listBackups, restoreBackup } from './backups.ts';
+import { nextHint } from './hints.ts';
 import { unifiedDiff } from './line-diff.ts';
 import { siteUrl } from './site-url.ts';
 import { watch } from './watch.ts';
@@ -78,13 +79,7 @@ function readFile(file: string): string | null {
 }
 
 function hint(exercise: Exercise) {
-  const state = readState();
-  const shown = Math.min((state.hintsShown[exercise.slug] ?? 0) + 1, exercise.hints.length);
-  state.hintsShown[exercise.slug] = shown;
-  writeState(state);
-  console.log(`Hints for ${exercise.title} (${shown} of ${exercise.hints.length}):\n`);
-  exercise.hints.slice(0, shown).forEach((text, i) => console.log(`  ${i + 1}. ${text}\n`));
-  if (shown === exercise.hints.length) console.log(`That was the last hint. The lesson: ${siteUrl(`/lessons/${exercise.lesson}/`)}`);
+  console.log(nextHint(exercise));
 }
 
 function reset(exercise: Exercise) {
@@ -179,7 +174,7 @@ async function main() {
       const slug = rest[0] ?? exercises.find((e) => state.lastGrade[e.slug]?.status !== 'pass')?.slug ?? exercises[0]!.slug;
       const implRoot = values.from ? path.resolve(values.from) : EXERCISES_DIR;
       if (!fs.existsSync(implRoot)) fail(`--from ${values.from}: no such folder.`);
-      return watch(findExercise(exercises, slug), { ...(redisUrl && { redisUrl }), implRoot, seed, all: values.all, verbose: values.verbose });
+      return watch(findExercise(exercises, slug), { ...(redisUrl && { redisUrl }), implRoot, seed, all: values.all, verbose: values.verbose }, { exercises });
     }
     case 'grade': {
       const slugs = rest.length ? rest.map((slug) => findExercise(exercises, slug).slug) : exercises.map((e) => e.slug);

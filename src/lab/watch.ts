@@ -4,12 +4,14 @@
  * saves; a save starts the run at once (no debounce), and a save during a long run abandons it.
  */
 import fs from 'node:fs';
+import readline from 'node:readline';
 import path from 'node:path';
 import type { Exercise } from '../course/exercise-schema.ts';
 import { EXERCISES_DIR, exercisePaths } from '../course/paths.ts';
 import { DEFAULT_SUITE_LIMIT_MS, evidenceFrom, newSeed } from './grade.ts';
 import { formatVerdict } from './format.ts';
-import { recordVerdicts } from './state.ts';
+import { nextHint } from './hints.ts';
+import { readState, recordVerdicts } from './state.ts';
 import { siteUrl } from './site-url.ts';
 import { SuiteHost } from './suite-runner.ts';
 import { typeCheck } from './type-check.ts';
@@ -20,6 +22,8 @@ const ABANDON_AFTER_MS = 1_500;
 
 export interface WatchHandle {
   stop(): void;
+  /** Grades again now, even if nothing changed (the learner pressed r). */
+  rerun(): void;
 }
 
 export interface WatchOptions {
@@ -102,14 +106,82 @@ export function startWatch(exercise: Exercise, options: WatchOptions, onVerdict:
       watcher.close();
       host.stop();
     },
+    rerun() {
+      graded = null;
+      void gradeNow();
+    },
   };
 }
 
-export function watch(exercise: Exercise, options: WatchOptions & { all?: boolean; verbose?: boolean }) {
+const KEYS = 'Keys: h next hint · r run again · l list · n next exercise · q quit';
+
+/** A terminal the learner types single keys into; tests hand in a fake one. */
+export interface KeyInput extends NodeJS.ReadableStream {
+  isTTY?: boolean;
+  setRawMode?(raw: boolean): unknown;
+}
+
+export interface WatchSession {
+  exercises: Exercise[];
+  /** Where keys come from: the terminal (process.stdin) by default, when it is one. */
+  input?: KeyInput;
+  /** Ends the process; tests replace it. */
+  exit?: () => void;
+}
+
+/**
+ * `lab watch`: the verdict on every save, and single keys for what a learner does next, shown
+ * under each verdict. Keys work only in a terminal; piped input leaves watch as it was.
+ */
+export function watch(exercise: Exercise, options: WatchOptions & { all?: boolean; verbose?: boolean }, session: WatchSession = { exercises: [exercise] }) {
+  const input: KeyInput = session.input ?? (process.stdin as KeyInput);
+  const exit = session.exit ?? (() => process.exit(0));
+  let current = exercise;
+  let handle = follow(current, options);
+
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const stop = () => {
+    for (const signal of signals) process.removeListener(signal, stop);
+    handle.stop();
+    if (input.isTTY) input.setRawMode?.(false);
+    input.removeListener('keypress', onKey);
+    input.pause?.();
+    exit();
+  };
+  const onKey = (text: string | undefined, key: { name?: string; ctrl?: boolean } = {}) => {
+    const name = key.name ?? text;
+    if (name === 'q' || (key.ctrl && name === 'c')) return stop();
+    if (name === 'h') return console.log(`\n${nextHint(current)}\n${KEYS}`);
+    if (name === 'r') return handle.rerun();
+    if (name === 'l') return console.log(`\n${listFromState(session.exercises)}\n${KEYS}`);
+    if (name === 'n') {
+      const state = readState();
+      const others = session.exercises.filter((e) => e.slug !== current.slug);
+      const next = others.find((e) => state.lastGrade[e.slug]?.status !== 'pass') ?? others[0];
+      if (!next) return console.log(`\n${current.slug} is the only exercise.\n${KEYS}`);
+      handle.stop();
+      current = next;
+      handle = follow(current, options);
+    }
+  };
+  if (input.isTTY) {
+    readline.emitKeypressEvents(input);
+    input.setRawMode?.(true);
+    input.on('keypress', onKey);
+    input.resume?.();
+  }
+  // Ctrl+C (without a terminal in raw mode), a closed terminal or a kill: the test process goes
+  // with us (and exits by itself if we die without a word, when its IPC channel closes).
+  for (const signal of signals) process.on(signal, stop);
+  return { stop, get exercise() { return current; } };
+}
+
+/** Watches one exercise and prints each verdict. */
+function follow(exercise: Exercise, options: WatchOptions & { all?: boolean; verbose?: boolean }): WatchHandle {
   const dir = path.dirname(exercisePaths(exercise.slug, options.implRoot ?? EXERCISES_DIR).source);
-  console.log(`Watching ${path.relative(process.cwd(), dir) || '.'}/ — save to re-grade, Ctrl+C to stop.\n`);
+  console.log(`Watching ${path.relative(process.cwd(), dir) || '.'}/ — save to re-grade.\n`);
   let savedAt = 0;
-  fs.watch(dir, () => {
+  const saves = fs.watch(dir, () => {
     savedAt ||= performance.now();
   });
   const handle = startWatch(exercise, options, (verdict) => {
@@ -120,17 +192,30 @@ export function watch(exercise: Exercise, options: WatchOptions & { all?: boolea
     console.log(formatVerdict(verdict, exercise, { all: options.all, verbose: options.verbose, moreHint: `npm run lab -- watch ${exercise.slug} --all` }));
     console.log(
       verdict.status === 'pass'
-        ? `Solved. Compare with the reference and its walkthrough: ${siteUrl(`/exercises/${exercise.slug}/#reference-solution`)}\nNext: npm run lab`
-        : `Stuck? npm run lab -- hint ${exercise.slug}, or reread the lesson: ${siteUrl(`/lessons/${exercise.lesson}/`)}`,
+        ? `Solved. Compare with the reference and its walkthrough: ${siteUrl(`/exercises/${exercise.slug}/#reference-solution`)}`
+        : `Stuck? Press h for a hint, or reread the lesson: ${siteUrl(`/lessons/${exercise.lesson}/`)}`,
     );
+    console.log(KEYS);
     savedAt = 0;
   });
-  // Ctrl+C, a closed terminal or a kill: the test process goes with us (and exits by itself
-  // if we die without a word, when its IPC channel closes).
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
+  return {
+    stop() {
+      saves.close();
       handle.stop();
-      process.exit(0);
-    });
-  }
+    },
+    rerun: () => handle.rerun(),
+  };
+}
+
+/** The exercises and their last verdicts, from what the runner remembers (no grading). */
+function listFromState(exercises: Exercise[]): string {
+  const state = readState();
+  const width = Math.max(...exercises.map((e) => e.slug.length));
+  return exercises
+    .map((e) => {
+      const last = state.lastGrade[e.slug];
+      const mark = last?.status === 'pass' ? '✔' : last ? '✘' : '·';
+      return `  ${mark} ${e.slug.padEnd(width)}  ${last ? (last.summary ?? `${last.passed}/${last.total} tests`) : 'not graded yet'}`;
+    })
+    .join('\n');
 }
