@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadExercises } from './catalog.ts';
-import type { Course } from './cross-references.ts';
+import type { Course } from './course-model.ts';
 import type { Exercise } from './exercise-schema.ts';
 import { loadLessons, LESSONS_DIR, type LessonFile } from './lessons.ts';
 import { exercisePaths, METADATA_DIR } from './paths.ts';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Course, CourseQuestion, CrossReferenceCheck, Problem } from './cross-references.ts';
+import type { Course, CourseQuestion, CrossReferenceCheck, Problem } from './course-model.ts';
 import { headingIds } from './lessons.ts';
 import { ROOT } from './paths.ts';
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Problem } from '../course/cross-references.ts';
+import type { Problem } from '../course/course-model.ts';
 
 /** One built HTML page: its URL, the ids it defines and the internal URLs it references. */
 export interface BuiltPage {
