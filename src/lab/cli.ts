@@ -23,7 +23,8 @@ const HELP = `System Design Lab — exercise runner
 
   npm run lab                         list the exercises with their state and your progress
   npm run lab -- watch [slug] [--all] [--from DIR] [--seed N]
-                                      re-grade on every save (default: the first unsolved one)
+                                      re-grade on every save (default: the first unsolved one);
+                                      keys: h hint, r run again, l list, n next, q quit
   npm run lab -- hint <slug>          show the next hint (they are remembered)
   npm run lab -- reset <slug>         restore the starting file (yours is backed up first)
   npm run lab -- restore <slug> [N]   bring back your newest backup (or the N-th); lists them all
