@@ -512,14 +512,16 @@ describe('core', () => {
     const feedLength = randomInteger(4, 7);
     const w = await setup({ feedLength });
 
-    // The reader's feed is full, so both publishes also trim it.
+    // The reader's feed is full, so both publishes also trim it. Follower counts are drawn once:
+    // every trip must race the same operation.
+    const [followers, rivalFollowers] = [randomInteger(1, 3), randomInteger(1, 3)];
     await raceAtEveryTrip({
       async arrange() {
         const reader = randomId('reader');
         const older = Array.from({ length: feedLength }, () => w.post(w.author(1, [reader]).id));
         for (const post of older) await w.service.publish(post);
-        const post = w.post(w.author(randomInteger(1, 3), [reader]).id);
-        const rivalPost = w.post(w.author(randomInteger(1, 3), [reader]).id);
+        const post = w.post(w.author(followers, [reader]).id);
+        const rivalPost = w.post(w.author(rivalFollowers, [reader]).id);
         return { lab: w.lab, reader, older, post, rivalPost, rival: w.make(w.lab.connect()), raced: false };
       },
       act: ({ post }) => w.service.publish(post),
@@ -677,11 +679,13 @@ describe('staff', () => {
   // the reference takes about 150 ms here.
   test('a worker that dies at any point of a drain loses no fan-out and duplicates none', { timeout: 30_000 }, async () => {
     // The worker's connection drops after 0, 1, 2… round trips of its drain: the process is gone.
+    // The follower count is drawn once, so every trip cuts the same drain.
+    const followers = randomInteger(3, 4);
     await crashAtEveryTrip({
       async arrange() {
         const w = await setup({ queued: true, celebrityThreshold: 100 });
         const clock = useFakeClock(w.lab);
-        const author = w.author(randomInteger(3, 4));
+        const author = w.author(followers);
         const posts = [w.post(author.id), w.post(author.id)];
         for (const post of posts) await w.service.publish(post);
         return { ...w, clock, author, posts };

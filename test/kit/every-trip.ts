@@ -21,7 +21,11 @@ export interface AtTrip<T> {
 }
 
 export interface TripScenario<S extends { lab: LabRedis }, T> {
-  /** Fresh state for one run: a new lab, or new names in the same one. */
+  /**
+   * Fresh state for one run: a new lab, or new names in the same one. It must build the same
+   * shape every time (draw sizes, counts and choices once, outside): trip k of one shape is not
+   * trip k of another, and a point between two requests would go untried.
+   */
   arrange(trip: number): Promise<S>;
   /** The operation under test, through `state.lab.redis` (or a client from `lab.connect()`). */
   act(state: S): Promise<T>;
