@@ -3,7 +3,8 @@
  * exercise is complete and linked, every solution passes its suite (mock, and a real Redis when
  * one is given), every stub fails it, and no stray files sit in exercises/ or solutions/.
  * Then it grades the mutation corpus (corpus.ts) and prints its score.
- * Usage: node src/dev/check.ts [--redis URL]. Exit 0 when every check passes.
+ * Usage: node src/dev/check.ts [--redis URL] [--seed N] (the corpus's test data; fixed by default).
+ * Exit 0 when every check passes.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -121,9 +122,9 @@ export function printResults(results: CheckResult[]) {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { redis: { type: 'string' } } });
+  const { values } = parseArgs({ options: { redis: { type: 'string' }, seed: { type: 'string' } } });
   const redisUrl = values.redis ?? process.env.REDIS_URL;
-  const corpus = await checkCorpus(loadExercises().map((e) => e.slug), redisUrl);
+  const corpus = await checkCorpus(loadExercises().map((e) => e.slug), redisUrl, values.seed ? Number(values.seed) : undefined);
   const results = [...checkLayout(), ...(await checkGrading(redisUrl)), ...corpus.results];
   printResults(results);
   console.log(corpusScore(corpus));
