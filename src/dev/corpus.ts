@@ -5,8 +5,9 @@
  * failure that matches its `@caught-by` pattern, i.e. a message that names its mistake, and every
  * correct variant must pass, on the mock and on a real Redis when one is given.
  *
- * A mutant is a `.patch` (a unified diff of the reference solution, so it stays one mistake and
- * follows the reference when that changes) or a whole `.ts` file; a correct variant is a `.ts`.
+ * An entry is a `.patch` (a unified diff of the reference solution, so a mutant stays one mistake,
+ * a variant one design change, and both follow the reference when it changes) or, for a design
+ * that shares little with the reference, a whole `.ts` file. The grader type-checks either.
  * The doc block at the top of the patched or whole file says what it is:
  *   @mutant <the mistake and what it costs>   @caught-by <regex, case-insensitive>   [@level staff]
  *   [@known-survivor <why no test can see it yet>: reported in the score, not a failed check]

@@ -11,13 +11,16 @@ const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
  * saves a Node start (~50 ms and ~40 MB) on every check, which watch does on every save. Falls
  * back to the launcher when the package does not say where its binary is.
  */
-const compiler: Promise<{ file: string; args: string[] }> = import(path.join(ROOT, 'node_modules', 'typescript', 'lib', 'getExePath.js'))
-  .then(({ default: getExePath }: { default: () => string }) => {
-    const exe = getExePath();
-    fs.accessSync(exe, fs.constants.X_OK);
-    return { file: exe, args: [] };
-  })
-  .catch(() => ({ file: process.execPath, args: [TSC] }));
+let compiler: Promise<{ file: string; args: string[] }> | undefined;
+// Looked up on the first check only: a command that never type-checks (hint, reset) pays nothing.
+const findCompiler = () =>
+  (compiler ??= import(path.join(ROOT, 'node_modules', 'typescript', 'lib', 'getExePath.js'))
+    .then(({ default: getExePath }: { default: () => string }) => {
+      const exe = getExePath();
+      fs.accessSync(exe, fs.constants.X_OK);
+      return { file: exe, args: [] };
+    })
+    .catch(() => ({ file: process.execPath, args: [TSC] })));
 let nextStage = 0;
 
 /**
@@ -52,7 +55,7 @@ export async function typeCheck(slugs: string[], implRoot: string): Promise<Map<
       JSON.stringify({ extends: path.join(ROOT, 'tsconfig.json'), compilerOptions: { noEmit: true, pretty: false, lib: ['es2023'] }, include: [], files: entries }),
     );
     // One checker thread: the type check runs beside the suite and should not slow it down.
-    const tsc = await compiler;
+    const tsc = await findCompiler();
     const output = await new Promise<string>((resolve) => {
       const child = execFile(tsc.file, [...tsc.args, '-p', config, '--singleThreaded'], { cwd: ROOT, timeout: 60_000 }, (_error, stdout, stderr) =>
         resolve(`${stdout}${stderr}`),

@@ -45,22 +45,28 @@ async function outcomeOf<T>(run: () => Promise<T>): Promise<AtTrip<T>['outcome']
   }
 }
 
-async function everyTrip<S extends { lab: LabRedis }, T>(
-  scenario: TripScenario<S, T>,
-  what: string,
-  arm: (state: S, trip: number, inside: number) => void,
-  fired: (state: S, refusedBefore: number) => boolean,
-) {
+/** One kind of fault, set at a trip of the operation. */
+interface Fault<S> {
+  /** For the message when the operation never finishes: "with the connection cut". */
+  what: string;
+  arm(state: S, trip: number, inside: number): void;
+  /** Whether the fault reached the operation (it did not when the operation finished first). */
+  fired(state: S, refusedBefore: number): boolean;
+  /** Also try every point inside a plain pipeline of the trip (only a cut can fall there). */
+  insidePipelines: boolean;
+}
+
+async function everyTrip<S extends { lab: LabRedis }, T>(scenario: TripScenario<S, T>, fault: Fault<S>) {
   const upTo = scenario.upTo ?? 40;
   const once = async (trip: number, inside: number) => {
     const state = await scenario.arrange(trip);
     const log = state.lab.roundTrips;
     const before = log.count;
     const refusedBefore = log.refused;
-    arm(state, trip, inside);
+    fault.arm(state, trip, inside);
     const outcome = await outcomeOf(() => scenario.act(state));
     const used = log.count - before;
-    const finishedFirst = !fired(state, refusedBefore);
+    const finishedFirst = !fault.fired(state, refusedBefore);
     const cut = log.lastRefused;
     log.repair();
     log.clearInterleavings();
@@ -71,12 +77,10 @@ async function everyTrip<S extends { lab: LabRedis }, T>(
     const { finishedFirst, cut } = await once(trip, 0);
     if (finishedFirst) return;
     // A plain pipeline is not atomic: the connection can drop after some of its commands.
-    if (what === CUT && cut?.kind === 'pipeline') for (let inside = 1; inside < cut.size; inside++) await once(trip, inside);
+    if (fault.insidePipelines && cut?.kind === 'pipeline') for (let inside = 1; inside < cut.size; inside++) await once(trip, inside);
   }
-  throw new Error(`The operation under test still had not finished after ${upTo} Redis round trips with ${what}: it retries forever, or makes a round trip per item where one batch would do.`);
+  throw new Error(`The operation under test still had not finished after ${upTo} Redis round trips with ${fault.what}: it retries forever, or makes a round trip per item where one batch would do.`);
 }
-
-const CUT = 'the connection cut';
 
 /**
  * Cuts the connection after k round trips of `act`, for every k, until it finishes first; when
@@ -84,12 +88,12 @@ const CUT = 'the connection cut';
  * sent in one go but is not atomic (MULTI is).
  */
 export function crashAtEveryTrip<S extends { lab: LabRedis }, T>(scenario: TripScenario<S, T>): Promise<void> {
-  return everyTrip(
-    scenario,
-    CUT,
-    (state, trip, inside) => state.lab.roundTrips.breakAfter(trip, { inside }),
-    (state, refusedBefore) => state.lab.roundTrips.refused > refusedBefore,
-  );
+  return everyTrip(scenario, {
+    what: 'the connection cut',
+    arm: (state, trip, inside) => state.lab.roundTrips.breakAfter(trip, { inside }),
+    fired: (state, refusedBefore) => state.lab.roundTrips.refused > refusedBefore,
+    insidePipelines: true,
+  });
 }
 
 /**
@@ -97,12 +101,12 @@ export function crashAtEveryTrip<S extends { lab: LabRedis }, T>(scenario: TripS
  * `act`, for every k, until `act` finishes before trip k.
  */
 export function raceAtEveryTrip<S extends { lab: LabRedis }, T>(scenario: TripScenario<S, T> & { race(state: S): Promise<unknown> }): Promise<void> {
-  return everyTrip(
-    scenario,
-    'a race before each',
-    (state, trip) => state.lab.roundTrips.beforeTrip(trip, () => scenario.race(state)),
-    (state) => state.lab.roundTrips.pendingInterleavings === 0,
-  );
+  return everyTrip(scenario, {
+    what: 'a race before each',
+    arm: (state, trip) => state.lab.roundTrips.beforeTrip(trip, () => scenario.race(state)),
+    fired: (state) => state.lab.roundTrips.pendingInterleavings === 0,
+    insidePipelines: false,
+  });
 }
 
 /** Where a crash fell, for failure messages: "after 2 round trips", or inside a pipeline. */

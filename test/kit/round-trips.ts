@@ -93,9 +93,7 @@ export class RoundTripLog {
 
   /** Drops interleavings that did not fire (the operation made fewer trips). */
   clearInterleavings() {
-    const fired = this.hooks.size === 0;
     this.hooks.clear();
-    return fired;
   }
 
   /** Whether an interleaving set with beforeTrip() is still waiting for its trip. */
