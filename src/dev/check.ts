@@ -13,7 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadExercises } from '../course/catalog.ts';
 import { EXERCISES_DIR, exercisePaths, GRADED_DIR, ROOT, SOLUTIONS_DIR } from '../course/paths.ts';
-import { pristineStub, TODO_MARKER } from '../course/pristine.ts';
+import { pristineStub, starterDrift, TODO_MARKER } from '../course/pristine.ts';
 import { grade } from '../lab/grade.ts';
 import { checkCorpus, corpusScore } from './corpus.ts';
 
@@ -37,6 +37,9 @@ export function checkLayout(): CheckResult[] {
       results.push({ name: `${exercise.slug}: has a ${what}`, ok: fs.existsSync(file), problem: `Create ${rel(file)}.` });
     }
     // The starting file as shipped: a learner's solved copy in exercises/ is not checked.
+    results.push({ name: `${exercise.slug}: has a shipped starting copy`, ok: fs.existsSync(paths.starter), problem: `Copy the stub: cp ${rel(paths.stub)} ${rel(paths.starter)} (lab reset writes it back, with or without git).` });
+    const drift = starterDrift(exercise.slug);
+    results.push({ name: `${exercise.slug}: its starting copy matches the committed stub`, ok: drift === null, problem: drift ?? '' });
     const stub = pristineStub(exercise.slug);
     if (stub !== null) results.push({ name: `${exercise.slug}: the stub throws TODO`, ok: stub.includes(TODO_MARKER), problem: `Every method of ${rel(paths.stub)} must throw new Error('TODO: …'), so no placeholder can pass a weak test.` });
     const lesson = path.join(ROOT, 'content', 'lessons', `${exercise.lesson}.mdx`);
@@ -78,7 +81,7 @@ function trackedFiles(dir: string): string[] | null {
 /**
  * The starting files as shipped, in a folder laid out like exercises/, for the check that every
  * stub fails: a learner's solved copy in exercises/ would pass. Exercises with no shipped copy
- * (a zip download whose file the learner changed) are left out.
+ * are left out (checkLayout reports them).
  */
 function pristineStubs(slugs: string[]): { root: string; slugs: string[] } {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-stubs-'));

@@ -86,7 +86,7 @@ function hint(exercise: Exercise) {
 function reset(exercise: Exercise) {
   const file = exercisePaths(exercise.slug).source;
   const stub = shippedStub(exercise.slug);
-  if (stub === null) fail(`Cannot find the starting file for ${exercise.slug} in git; nothing was changed.`);
+  if (stub === null) fail(`The starting file ${shown(exercisePaths(exercise.slug).starter)} is missing from this copy of the course; nothing was changed.`);
   const current = readFile(file);
   if (current === stub) {
     console.log(`${path.relative(process.cwd(), file)} is already the starting file.`);

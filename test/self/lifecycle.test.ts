@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { exercisePaths, ROOT } from '../../src/course/paths.ts';
 import { shippedStub } from '../../src/course/pristine.ts';
@@ -27,7 +28,7 @@ afterEach(() => {
 });
 
 describe('the learner lifecycle', () => {
-  test.skipIf(shippedStub(slug) === null)('reset saves the work first; restore brings it back and saves what it replaces', () => {
+  test('reset saves the work first; restore brings it back and saves what it replaces', () => {
     const work = `${reference}\n// my own notes\n`;
     fs.writeFileSync(paths.source, work);
 
@@ -73,5 +74,29 @@ describe('the learner lifecycle', () => {
     expect(refused.stderr).toContain(`npm run lab -- solution ${slug} --yes`);
     expect(shown.stdout).toContain(reference.trim());
     expect(shown.stdout).toMatch(new RegExp(`The walkthrough \\(why each choice\\): http://localhost:\\d+/exercises/${slug}/#reference-solution`));
+  });
+});
+
+describe('a zip download (no git)', () => {
+  test('reset brings back the shipped starting file and backs up the work first', () => {
+    // The course as a zip holds: no .git, so nothing may come from history.
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-zip-'));
+    try {
+      for (const entry of ['package.json', 'content', 'exercises', 'solutions', 'src']) fs.cpSync(path.join(ROOT, entry), path.join(copy, entry), { recursive: true });
+      fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
+      const file = exercisePaths(slug, path.join(copy, 'exercises')).source;
+      fs.writeFileSync(file, `${reference}\n// my own notes\n`);
+
+      const reset = spawnSync(process.execPath, [path.join(copy, 'src/lab/cli.ts'), 'reset', slug], { cwd: copy, encoding: 'utf8', env: { ...process.env, GIT_DIR: path.join(copy, 'no-git') } });
+
+      expect(reset.stderr).toBe('');
+      expect(reset.status).toBe(0);
+      expect(fs.readFileSync(file, 'utf8'), 'reset writes the shipped starter').toBe(fs.readFileSync(paths.starter, 'utf8'));
+      const backups = fs.readdirSync(path.join(copy, '.lab', 'backups', slug));
+      expect(backups, 'the work is backed up before it is replaced').toHaveLength(1);
+      expect(fs.readFileSync(path.join(copy, '.lab', 'backups', slug, backups[0]!), 'utf8')).toContain('// my own notes');
+    } finally {
+      fs.rmSync(copy, { recursive: true, force: true });
+    }
   });
 });
