@@ -14,7 +14,10 @@ export default defineConfig({
     projects: [
       {
         // dedupe: a graded folder outside the repo still gets the project's ioredis and zod.
-        resolve: { alias: [{ find: /^@impl\//, replacement: `${implRoot}/` }], dedupe: ['ioredis', 'ioredis-mock', 'zod'] },
+        resolve: {
+          alias: [{ find: /^@impl\//, replacement: `${implRoot}/` }],
+          dedupe: ['ioredis', 'ioredis-mock', 'zod'],
+        },
         test: {
           name: 'graded',
           include: ['test/graded/**/*.test.ts'],

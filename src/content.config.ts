@@ -16,15 +16,15 @@ const docs = defineCollection({
     generateId: ({ entry }) => `lessons/${entry.replace(/\.mdx$/, '')}`,
   }),
   schema: (context) =>
-    docsSchema({ extend: LessonSchema.partial().extend({ coursePage: z.literal(true).optional() }) })(context).superRefine(
-      (data, ctx) => {
-        // <StarlightPage> pages (home, exercises, quiz) share this schema and mark themselves
-        // with `coursePage: true`; every lesson must satisfy the full LessonSchema.
-        if (data.coursePage) return;
-        const lesson = LessonSchema.safeParse(data);
-        if (!lesson.success) for (const issue of lesson.error.issues) ctx.addIssue({ ...issue, code: 'custom' });
-      },
-    ),
+    docsSchema({ extend: LessonSchema.partial().extend({ coursePage: z.literal(true).optional() }) })(
+      context,
+    ).superRefine((data, ctx) => {
+      // <StarlightPage> pages (home, exercises, quiz) share this schema and mark themselves
+      // with `coursePage: true`; every lesson must satisfy the full LessonSchema.
+      if (data.coursePage) return;
+      const lesson = LessonSchema.safeParse(data);
+      if (!lesson.success) for (const issue of lesson.error.issues) ctx.addIssue({ ...issue, code: 'custom' });
+    }),
 });
 
 /** Each exercise's task README and solution walkthrough, rendered for its page. */

@@ -5,7 +5,14 @@ import type { Course, CrossReferenceCheck, Problem } from './course-model.ts';
 import { ROOT } from './paths.ts';
 import { QUIZ_CROSS_REFERENCE_CHECKS } from './quiz-references.ts';
 
-export type { Course, CourseExercise, CourseLesson, CourseQuestion, CrossReferenceCheck, Problem } from './course-model.ts';
+export type {
+  Course,
+  CourseExercise,
+  CourseLesson,
+  CourseQuestion,
+  CrossReferenceCheck,
+  Problem,
+} from './course-model.ts';
 
 function display(file: string): string {
   return path.isAbsolute(file) ? path.relative(ROOT, file) : file;
@@ -119,7 +126,8 @@ function judgeTarget(course: Course, pathname: string, hash: string): string | u
   if (parts.length === 0) return undefined;
   if (kind === 'lessons') {
     if (!slug || extra !== undefined) return `is not a lesson page; lessons live at /lessons/<slug>/`;
-    if (!course.lessons.some((lesson) => lesson.slug === slug)) return `points at a lesson that does not exist (no content/lessons/${slug}.mdx)`;
+    if (!course.lessons.some((lesson) => lesson.slug === slug))
+      return `points at a lesson that does not exist (no content/lessons/${slug}.mdx)`;
     return trailing ? `should end with "/"` : undefined;
   }
   if (kind === 'exercises') {
@@ -178,7 +186,10 @@ export const CROSS_REFERENCE_CHECKS: CrossReferenceCheck[] = [
 ];
 
 /** Runs `checks` and returns every problem, sorted by file so one file's problems sit together. */
-export function checkCrossReferences(course: Course, checks: readonly CrossReferenceCheck[] = CROSS_REFERENCE_CHECKS): Problem[] {
+export function checkCrossReferences(
+  course: Course,
+  checks: readonly CrossReferenceCheck[] = CROSS_REFERENCE_CHECKS,
+): Problem[] {
   return checks.flatMap((check) => check(course)).sort((a, b) => a.file.localeCompare(b.file));
 }
 

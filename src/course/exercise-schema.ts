@@ -1,8 +1,6 @@
 import { z } from 'zod';
 
-const slug = z
-  .string()
-  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase kebab-case, like "cache-aside"');
+const slug = z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase kebab-case, like "cache-aside"');
 
 /**
  * One record per exercise, in `content/exercises/<slug>.json`. Everything else about an

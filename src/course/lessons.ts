@@ -28,7 +28,9 @@ const FRONTMATTER = /^---\r?\n([\s\S]*?)\r?\n---(?:\r?\n|$)/;
 export function splitFrontmatter(text: string, file: string): { frontmatter: unknown; body: string } {
   const match = FRONTMATTER.exec(text);
   if (!match) {
-    throw new ContentError(`${display(file)} has no frontmatter: start the file with a "---" block holding title, summary, order...`);
+    throw new ContentError(
+      `${display(file)} has no frontmatter: start the file with a "---" block holding title, summary, order...`,
+    );
   }
   let frontmatter: unknown;
   try {
@@ -68,7 +70,9 @@ export function loadLessons(dir: string = LESSONS_DIR): LessonFile[] {
   for (const lesson of lessons) {
     const other = orders.get(lesson.data.order);
     if (other) {
-      throw new ContentError(`${lesson.slug}.mdx and ${other}.mdx both have order ${lesson.data.order}; each lesson needs its own.`);
+      throw new ContentError(
+        `${lesson.slug}.mdx and ${other}.mdx both have order ${lesson.data.order}; each lesson needs its own.`,
+      );
     }
     orders.set(lesson.data.order, lesson.slug);
   }

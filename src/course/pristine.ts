@@ -29,7 +29,11 @@ export function starterDrift(slug: string): string | null {
   const paths = exercisePaths(slug);
   let committed: string;
   try {
-    committed = execFileSync('git', ['show', `HEAD:${path.relative(ROOT, paths.stub)}`], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    committed = execFileSync('git', ['show', `HEAD:${path.relative(ROOT, paths.stub)}`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch {
     return null;
   }

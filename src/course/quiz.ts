@@ -49,7 +49,9 @@ export function parseQuiz(files: readonly QuizFileInput[]): QuizQuestion[] {
       }
       const other = seen.get(question.id);
       if (other) {
-        throw new ContentError(`Question id "${question.id}" is used twice (${display(other)} and ${display(file)}); ids must be unique.`);
+        throw new ContentError(
+          `Question id "${question.id}" is used twice (${display(other)} and ${display(file)}); ids must be unique.`,
+        );
       }
       seen.set(question.id, file);
       return question;

@@ -43,7 +43,8 @@ function pageScripts(html: string, distDir: string): { name: string; code: strin
     const src = /\bsrc=["']([^"']+)["']/.exec(attributes)?.[1];
     if (src) addFile(src);
     // JSON data islands are not code.
-    else if (!/type=["']application\/(?:ld\+)?json["']/.test(attributes)) scripts.push({ name: 'inline', code: match[2] ?? '' });
+    else if (!/type=["']application\/(?:ld\+)?json["']/.test(attributes))
+      scripts.push({ name: 'inline', code: match[2] ?? '' });
   }
   return scripts;
 }
@@ -54,10 +55,12 @@ function pageScripts(html: string, distDir: string): { name: string; code: strin
  */
 export async function benchQuiz(distDir: string = path.join(ROOT, 'dist')): Promise<BenchRow[]> {
   const page = path.join(distDir, 'quiz', 'index.html');
-  if (!fs.existsSync(page)) throw new Error(`${path.relative(ROOT, page)} does not exist; run \`npm run build\` first.`);
+  if (!fs.existsSync(page))
+    throw new Error(`${path.relative(ROOT, page)} does not exist; run \`npm run build\` first.`);
   const scripts = pageScripts(fs.readFileSync(page, 'utf8'), distDir);
   const quizScripts = scripts.filter((script) => script.code.includes(QUIZ_MARKER));
-  if (quizScripts.length === 0) throw new Error(`The quiz page's script (marker "${QUIZ_MARKER}") is not in ${path.relative(ROOT, page)}.`);
+  if (quizScripts.length === 0)
+    throw new Error(`The quiz page's script (marker "${QUIZ_MARKER}") is not in ${path.relative(ROOT, page)}.`);
   return [
     {
       metric: 'quiz page: quiz script JS (gzip)',

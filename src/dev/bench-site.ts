@@ -40,7 +40,8 @@ export function pageScripts(html: string, dist: string): string[] {
     const attributes = match[1] ?? '';
     const src = /\ssrc="([^"]+)"/.exec(attributes)?.[1];
     if (src) addFile(src);
-    else if (!/type="(?!module|text\/javascript)[^"]*"/.test(attributes) && (match[2] ?? '').trim()) sources.push(match[2] ?? '');
+    else if (!/type="(?!module|text\/javascript)[^"]*"/.test(attributes) && (match[2] ?? '').trim())
+      sources.push(match[2] ?? '');
   }
   return sources;
 }
@@ -69,8 +70,18 @@ export async function benchSite(): Promise<BenchRow[]> {
   return [
     { metric: 'site build time', value: Number(buildSeconds.toFixed(1)), unit: 's', target: '< 60 s on 2 cores' },
     { metric: 'dist/ total size', value: Number((sizeOf(dist) / 1024 / 1024).toFixed(2)), unit: 'MiB' },
-    { metric: `lesson page JS on load, raw (heaviest: ${heaviest.slug})`, value: heaviest.raw, unit: 'bytes', target: '< 16384' },
-    { metric: `lesson page JS on load, gzipped (heaviest: ${heaviest.slug})`, value: heaviest.gzip, unit: 'bytes', target: '< 6144' },
+    {
+      metric: `lesson page JS on load, raw (heaviest: ${heaviest.slug})`,
+      value: heaviest.raw,
+      unit: 'bytes',
+      target: '< 16384',
+    },
+    {
+      metric: `lesson page JS on load, gzipped (heaviest: ${heaviest.slug})`,
+      value: heaviest.gzip,
+      unit: 'bytes',
+      target: '< 6144',
+    },
   ];
 }
 

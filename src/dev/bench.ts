@@ -56,16 +56,26 @@ const suiteOf = (slug: string) => path.relative(ROOT, exercisePaths(slug).suite)
 /** Plain `vitest run` of the same suites on the same folder: the yardstick for grading. */
 function plainVitestRun(suites: string[]): Promise<number> {
   const start = performance.now();
-  const child = spawn(process.execPath, [VITEST, 'run', '--project', 'graded', '--reporter', BENCH_REPORTER, ...suites], {
-    cwd: ROOT,
-    env: { ...process.env, LAB_IMPL_ROOT: SOLUTIONS_DIR, REDIS_URL: '' },
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    process.execPath,
+    [VITEST, 'run', '--project', 'graded', '--reporter', BENCH_REPORTER, ...suites],
+    {
+      cwd: ROOT,
+      env: { ...process.env, LAB_IMPL_ROOT: SOLUTIONS_DIR, REDIS_URL: '' },
+      stdio: 'ignore',
+    },
+  );
   return new Promise((resolve) => child.on('exit', () => resolve(performance.now() - start)));
 }
 
 /** Median of `runs` alternating samples of ours and plain Vitest: the machine is noisy, ratios are not. */
-async function sideBySide(label: string, ours: () => Promise<unknown>, plain: () => Promise<number>, target: number, runs = 5) {
+async function sideBySide(
+  label: string,
+  ours: () => Promise<unknown>,
+  plain: () => Promise<number>,
+  target: number,
+  runs = 5,
+) {
   const a: number[] = [];
   const b: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -75,22 +85,50 @@ async function sideBySide(label: string, ours: () => Promise<unknown>, plain: ()
     b.push(await plain());
   }
   const ratio = median(a) / median(b);
-  rows.push({ metric: `${label}: lab vs plain vitest`, value: `${Math.round(median(a))} / ${Math.round(median(b))}`, unit: 'ms' });
+  rows.push({
+    metric: `${label}: lab vs plain vitest`,
+    value: `${Math.round(median(a))} / ${Math.round(median(b))}`,
+    unit: 'ms',
+  });
   rows.push({ metric: `${label}: ratio`, value: ratio.toFixed(2), unit: '×', target: `<= ${target}` });
 }
 
 await grade({ slugs, implRoot: SOLUTIONS_DIR }); // warm the file-system cache once
 const mock = await timed(() => grade({ slugs, implRoot: SOLUTIONS_DIR }));
 const mockPass = mock.result.filter((v) => v.status === 'pass').length;
-rows.push({ metric: `grade all ${slugs.length} solutions, mock (${mockPass} pass)`, value: Math.round(mock.ms), unit: 'ms', target: '<= 2000' });
-rows.push({ metric: 'peak memory while grading (process tree)', value: Math.round(mock.peakMb), unit: 'MB', target: '<= 300' });
-await sideBySide(`grade ${slugs[0]}`, () => grade({ slugs: [slugs[0]!], implRoot: SOLUTIONS_DIR }), () => plainVitestRun([suiteOf(slugs[0]!)]), 1.1);
-await sideBySide(`grade all ${slugs.length}`, () => grade({ slugs, implRoot: SOLUTIONS_DIR }), () => plainVitestRun(slugs.map(suiteOf)), 1.05);
+rows.push({
+  metric: `grade all ${slugs.length} solutions, mock (${mockPass} pass)`,
+  value: Math.round(mock.ms),
+  unit: 'ms',
+  target: '<= 2000',
+});
+rows.push({
+  metric: 'peak memory while grading (process tree)',
+  value: Math.round(mock.peakMb),
+  unit: 'MB',
+  target: '<= 300',
+});
+await sideBySide(
+  `grade ${slugs[0]}`,
+  () => grade({ slugs: [slugs[0]!], implRoot: SOLUTIONS_DIR }),
+  () => plainVitestRun([suiteOf(slugs[0]!)]),
+  1.1,
+);
+await sideBySide(
+  `grade all ${slugs.length}`,
+  () => grade({ slugs, implRoot: SOLUTIONS_DIR }),
+  () => plainVitestRun(slugs.map(suiteOf)),
+  1.05,
+);
 
 const redis = await startThrowawayRedis();
 if (redis) {
   const real = await timed(() => grade({ slugs, implRoot: SOLUTIONS_DIR, redisUrl: redis.url }));
-  rows.push({ metric: `grade all solutions, real Redis (${real.result.filter((v) => v.status === 'pass').length} pass)`, value: Math.round(real.ms), unit: 'ms' });
+  rows.push({
+    metric: `grade all solutions, real Redis (${real.result.filter((v) => v.status === 'pass').length} pass)`,
+    value: Math.round(real.ms),
+    unit: 'ms',
+  });
   redis.stop();
 } else rows.push({ metric: 'grade all solutions, real Redis', value: 'skipped (no redis-server)', unit: '' });
 
@@ -126,18 +164,32 @@ function saveLoop(begin: (onResult: () => void) => () => void): Promise<number[]
 
 const ours = await saveLoop((onResult) => startWatch(exercise, { implRoot: SOLUTIONS_DIR }, onResult).stop);
 const plain = await saveLoop((onResult) => {
-  const child = spawn(process.execPath, [VITEST, 'watch', '--project', 'graded', '--reporter', BENCH_REPORTER, suiteOf(exercise.slug)], {
-    cwd: ROOT,
-    env: { ...process.env, LAB_IMPL_ROOT: SOLUTIONS_DIR, REDIS_URL: '' },
-    stdio: ['ignore', 'pipe', 'ignore'],
-    detached: true,
-  });
+  const child = spawn(
+    process.execPath,
+    [VITEST, 'watch', '--project', 'graded', '--reporter', BENCH_REPORTER, suiteOf(exercise.slug)],
+    {
+      cwd: ROOT,
+      env: { ...process.env, LAB_IMPL_ROOT: SOLUTIONS_DIR, REDIS_URL: '' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+      detached: true,
+    },
+  );
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => chunk.includes('BENCH_RUN_END') && onResult());
   return () => process.kill(-child.pid!, 'SIGKILL');
 });
 fs.writeFileSync(file, original);
-rows.push({ metric: `watch, save to verdict (median of ${ours.length}): lab vs plain vitest watch`, value: `${Math.round(median(ours))} / ${Math.round(median(plain))}`, unit: 'ms', target: '<= 500 (lab)' });
-rows.push({ metric: 'watch, save to verdict: ratio', value: (median(ours) / median(plain)).toFixed(2), unit: '×', target: '<= 0.8' });
+rows.push({
+  metric: `watch, save to verdict (median of ${ours.length}): lab vs plain vitest watch`,
+  value: `${Math.round(median(ours))} / ${Math.round(median(plain))}`,
+  unit: 'ms',
+  target: '<= 500 (lab)',
+});
+rows.push({
+  metric: 'watch, save to verdict: ratio',
+  value: (median(ours) / median(plain)).toFixed(2),
+  unit: '×',
+  target: '<= 0.8',
+});
 
 for (const module of ['./bench-site.ts', './bench-quiz.ts']) {
   if (!fs.existsSync(new URL(module, import.meta.url))) continue;
@@ -147,10 +199,17 @@ for (const module of ['./bench-site.ts', './bench-quiz.ts']) {
   try {
     rows.push(...(await run()));
   } catch (error) {
-    rows.push({ metric: `${module} failed`, value: String((error as Error).message).split('\n')[0]!.slice(0, 80), unit: '' });
+    rows.push({
+      metric: `${module} failed`,
+      value: String((error as Error).message)
+        .split('\n')[0]!
+        .slice(0, 80),
+      unit: '',
+    });
   }
 }
 
 const width = Math.max(...rows.map((row) => row.metric.length));
 console.log(`${'metric'.padEnd(width)}  value           target`);
-for (const row of rows) console.log(`${row.metric.padEnd(width)}  ${`${row.value} ${row.unit}`.padEnd(14)}  ${row.target ?? ''}`);
+for (const row of rows)
+  console.log(`${row.metric.padEnd(width)}  ${`${row.value} ${row.unit}`.padEnd(14)}  ${row.target ?? ''}`);

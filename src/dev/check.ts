@@ -33,37 +33,90 @@ export function checkLayout(): CheckResult[] {
   const slugs = new Set(exercises.map((e) => e.slug));
   for (const exercise of exercises) {
     const paths = exercisePaths(exercise.slug);
-    for (const [what, file] of [['stub', paths.stub], ['task README', paths.readme], ['reference solution', paths.solution], ['walkthrough', paths.walkthrough], ['graded suite', paths.suite]] as const) {
-      results.push({ name: `${exercise.slug}: has a ${what}`, ok: fs.existsSync(file), problem: `Create ${rel(file)}.` });
+    for (const [what, file] of [
+      ['stub', paths.stub],
+      ['task README', paths.readme],
+      ['reference solution', paths.solution],
+      ['walkthrough', paths.walkthrough],
+      ['graded suite', paths.suite],
+    ] as const) {
+      results.push({
+        name: `${exercise.slug}: has a ${what}`,
+        ok: fs.existsSync(file),
+        problem: `Create ${rel(file)}.`,
+      });
     }
     // The starting file as shipped: a learner's solved copy in exercises/ is not checked.
-    results.push({ name: `${exercise.slug}: has a shipped starting copy`, ok: fs.existsSync(paths.starter), problem: `Copy the stub: cp ${rel(paths.stub)} ${rel(paths.starter)} (lab reset writes it back, with or without git).` });
+    results.push({
+      name: `${exercise.slug}: has a shipped starting copy`,
+      ok: fs.existsSync(paths.starter),
+      problem: `Copy the stub: cp ${rel(paths.stub)} ${rel(paths.starter)} (lab reset writes it back, with or without git).`,
+    });
     const drift = starterDrift(exercise.slug);
-    results.push({ name: `${exercise.slug}: its starting copy matches the committed stub`, ok: drift === null, problem: drift ?? '' });
+    results.push({
+      name: `${exercise.slug}: its starting copy matches the committed stub`,
+      ok: drift === null,
+      problem: drift ?? '',
+    });
     const stub = pristineStub(exercise.slug);
-    if (stub !== null) results.push({ name: `${exercise.slug}: the stub throws TODO`, ok: stub.includes(TODO_MARKER), problem: `Every method of ${rel(paths.stub)} must throw new Error('TODO: …'), so no placeholder can pass a weak test.` });
+    if (stub !== null)
+      results.push({
+        name: `${exercise.slug}: the stub throws TODO`,
+        ok: stub.includes(TODO_MARKER),
+        problem: `Every method of ${rel(paths.stub)} must throw new Error('TODO: …'), so no placeholder can pass a weak test.`,
+      });
     const lesson = path.join(ROOT, 'content', 'lessons', `${exercise.lesson}.mdx`);
-    results.push({ name: `${exercise.slug}: its lesson exists`, ok: fs.existsSync(lesson), problem: `content/exercises/${exercise.slug}.json names lesson "${exercise.lesson}", but ${rel(lesson)} does not exist.` });
-    results.push({ name: `${exercise.slug}: it has quiz questions`, ok: exercise.quiz.length > 0, problem: `List the quiz question ids that test this exercise in content/exercises/${exercise.slug}.json ("quiz").` });
+    results.push({
+      name: `${exercise.slug}: its lesson exists`,
+      ok: fs.existsSync(lesson),
+      problem: `content/exercises/${exercise.slug}.json names lesson "${exercise.lesson}", but ${rel(lesson)} does not exist.`,
+    });
+    results.push({
+      name: `${exercise.slug}: it has quiz questions`,
+      ok: exercise.quiz.length > 0,
+      problem: `List the quiz question ids that test this exercise in content/exercises/${exercise.slug}.json ("quiz").`,
+    });
     const suite = fs.existsSync(paths.suite) ? fs.readFileSync(paths.suite, 'utf8') : '';
-    results.push({ name: `${exercise.slug}: its suite grades both levels through @impl`, ok: suite.includes(`@impl/${exercise.slug}/${exercise.slug}.ts`) && suite.includes("describe('core'") && suite.includes("describe('staff'"), problem: `${rel(paths.suite)} must import '@impl/${exercise.slug}/${exercise.slug}.ts' and have describe('core') and describe('staff') blocks.` });
+    results.push({
+      name: `${exercise.slug}: its suite grades both levels through @impl`,
+      ok:
+        suite.includes(`@impl/${exercise.slug}/${exercise.slug}.ts`) &&
+        suite.includes("describe('core'") &&
+        suite.includes("describe('staff'"),
+      problem: `${rel(paths.suite)} must import '@impl/${exercise.slug}/${exercise.slug}.ts' and have describe('core') and describe('staff') blocks.`,
+    });
   }
-  for (const [dir, files] of [[EXERCISES_DIR, ['README.md']], [SOLUTIONS_DIR, ['README.md']]] as const) {
+  for (const [dir, files] of [
+    [EXERCISES_DIR, ['README.md']],
+    [SOLUTIONS_DIR, ['README.md']],
+  ] as const) {
     for (const entry of (dir === EXERCISES_DIR && trackedFiles(dir)) || fs.readdirSync(dir)) {
       const stray = !slugs.has(entry);
-      results.push({ name: `${rel(dir)}/${entry} belongs to an exercise`, ok: !stray, problem: `${rel(dir)}/${entry} has no metadata record; add content/exercises/${entry}.json or remove it.` });
+      results.push({
+        name: `${rel(dir)}/${entry} belongs to an exercise`,
+        ok: !stray,
+        problem: `${rel(dir)}/${entry} has no metadata record; add content/exercises/${entry}.json or remove it.`,
+      });
       if (stray) continue;
       // A learner may add files of their own beside the exercise: only the shipped ones count.
       const shipped = dir === EXERCISES_DIR ? trackedFiles(path.join(dir, entry)) : null;
       for (const file of shipped ?? fs.readdirSync(path.join(dir, entry))) {
         const expected = file === `${entry}.ts` || (files as readonly string[]).includes(file);
-        results.push({ name: `${rel(dir)}/${entry}/${file} is expected`, ok: expected, problem: `Stray file ${rel(dir)}/${entry}/${file}: an exercise folder holds ${entry}.ts and README.md only.` });
+        results.push({
+          name: `${rel(dir)}/${entry}/${file} is expected`,
+          ok: expected,
+          problem: `Stray file ${rel(dir)}/${entry}/${file}: an exercise folder holds ${entry}.ts and README.md only.`,
+        });
       }
     }
   }
   for (const file of fs.readdirSync(GRADED_DIR)) {
     const slug = file.replace(/\.test\.ts$/, '');
-    results.push({ name: `test/graded/${file} belongs to an exercise`, ok: slugs.has(slug), problem: `test/graded/${file} has no metadata record content/exercises/${slug}.json.` });
+    results.push({
+      name: `test/graded/${file} belongs to an exercise`,
+      ok: slugs.has(slug),
+      problem: `test/graded/${file} has no metadata record content/exercises/${slug}.json.`,
+    });
   }
   return results;
 }
@@ -71,8 +124,19 @@ export function checkLayout(): CheckResult[] {
 /** The files git tracks directly in `dir`, or null without git (a zip download). */
 function trackedFiles(dir: string): string[] | null {
   try {
-    const out = execFileSync('git', ['ls-files', '--', '.'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return [...new Set(out.split('\n').filter(Boolean).map((file) => file.split('/')[0]!))];
+    const out = execFileSync('git', ['ls-files', '--', '.'], {
+      cwd: dir,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return [
+      ...new Set(
+        out
+          .split('\n')
+          .filter(Boolean)
+          .map((file) => file.split('/')[0]!),
+      ),
+    ];
   } catch {
     return null;
   }
@@ -105,21 +169,34 @@ export async function checkGrading(redisUrl?: string): Promise<CheckResult[]> {
     const where = url ? 'a real Redis' : 'the mock';
     const verdicts = await grade({ slugs, implRoot: SOLUTIONS_DIR, ...(url && { redisUrl: url }) });
     for (const verdict of verdicts) {
-      const failing = verdict.tests.filter((t) => t.status === 'fail').map((t) => `  ✘ ${t.name}\n    ${t.message ?? ''}`);
-      results.push({ name: `${verdict.slug}: the solution passes on ${where}`, ok: verdict.status === 'pass', problem: [verdict.message, ...failing].filter(Boolean).join('\n') });
+      const failing = verdict.tests
+        .filter((t) => t.status === 'fail')
+        .map((t) => `  ✘ ${t.name}\n    ${t.message ?? ''}`);
+      results.push({
+        name: `${verdict.slug}: the solution passes on ${where}`,
+        ok: verdict.status === 'pass',
+        problem: [verdict.message, ...failing].filter(Boolean).join('\n'),
+      });
     }
   }
   const pristine = pristineStubs(slugs);
-  const stubs = await grade({ slugs: pristine.slugs, implRoot: pristine.root }).finally(() => fs.rmSync(pristine.root, { recursive: true, force: true }));
+  const stubs = await grade({ slugs: pristine.slugs, implRoot: pristine.root }).finally(() =>
+    fs.rmSync(pristine.root, { recursive: true, force: true }),
+  );
   for (const verdict of stubs) {
     const passing = verdict.tests.filter((t) => t.status === 'pass').length;
-    results.push({ name: `${verdict.slug}: the stub fails its suite`, ok: verdict.status === 'fail' && verdict.tests.some((t) => t.level === 'core' && t.status === 'fail'), problem: `The stub should fail (status was ${verdict.status}, ${passing} test(s) passing). ${verdict.message ?? ''}` });
+    results.push({
+      name: `${verdict.slug}: the stub fails its suite`,
+      ok: verdict.status === 'fail' && verdict.tests.some((t) => t.level === 'core' && t.status === 'fail'),
+      problem: `The stub should fail (status was ${verdict.status}, ${passing} test(s) passing). ${verdict.message ?? ''}`,
+    });
   }
   return results;
 }
 
 export function printResults(results: CheckResult[]) {
-  for (const result of results.filter((r) => !r.ok)) console.log(`✘ ${result.name}\n  ${result.problem?.replace(/\n/g, '\n  ')}`);
+  for (const result of results.filter((r) => !r.ok))
+    console.log(`✘ ${result.name}\n  ${result.problem?.replace(/\n/g, '\n  ')}`);
   const passed = results.filter((r) => r.ok).length;
   console.log(`dev check: ${passed} passed, ${results.length - passed} failed`);
 }
@@ -127,7 +204,11 @@ export function printResults(results: CheckResult[]) {
 if (import.meta.main) {
   const { values } = parseArgs({ options: { redis: { type: 'string' }, seed: { type: 'string' } } });
   const redisUrl = values.redis ?? process.env.REDIS_URL;
-  const corpus = await checkCorpus(loadExercises().map((e) => e.slug), redisUrl, values.seed ? Number(values.seed) : undefined);
+  const corpus = await checkCorpus(
+    loadExercises().map((e) => e.slug),
+    redisUrl,
+    values.seed ? Number(values.seed) : undefined,
+  );
   const results = [...checkLayout(), ...(await checkGrading(redisUrl)), ...corpus.results];
   printResults(results);
   console.log(corpusScore(corpus));

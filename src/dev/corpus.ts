@@ -61,12 +61,21 @@ export function parseHeader(source: string, file: string): CorpusHeader {
   for (const match of block.matchAll(/@([a-z-]+)\s+([^\n]*(?:\n\s*\*\s+(?!@)[^\n]*)*)/g)) {
     tags[match[1]!] = match[2]!.replace(/\n\s*\*\s+/g, ' ').trim();
   }
-  const raw = tags.mutant !== undefined
-    ? { kind: 'mutant', mutant: tags.mutant, caughtBy: tags['caught-by'], ...(tags.level && { level: tags.level }), ...(tags['known-survivor'] && { knownSurvivor: tags['known-survivor'] }) }
-    : { kind: 'correct', correct: tags.correct };
+  const raw =
+    tags.mutant !== undefined
+      ? {
+          kind: 'mutant',
+          mutant: tags.mutant,
+          caughtBy: tags['caught-by'],
+          ...(tags.level && { level: tags.level }),
+          ...(tags['known-survivor'] && { knownSurvivor: tags['known-survivor'] }),
+        }
+      : { kind: 'correct', correct: tags.correct };
   const parsed = HeaderSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new Error(`${path.relative(ROOT, file)}: its first doc block needs "@mutant <mistake>" with "@caught-by <regex>", or "@correct <design>" (${z.prettifyError(parsed.error)})`);
+    throw new Error(
+      `${path.relative(ROOT, file)}: its first doc block needs "@mutant <mistake>" with "@caught-by <regex>", or "@correct <design>" (${z.prettifyError(parsed.error)})`,
+    );
   }
   return parsed.data;
 }
@@ -89,7 +98,8 @@ export function applyPatch(source: string, patch: string, file = 'patch'): strin
     const matches = (i: number) => before.every((line, k) => lines[i + k] === line);
     let found = Math.max(at, start) <= lines.length && matches(Math.max(at, start)) ? Math.max(at, start) : -1;
     for (let i = at; found < 0 && i <= lines.length - before.length; i++) if (matches(i)) found = i;
-    if (found < 0) throw new Error(`${file}: hunk "${head}" no longer matches the reference solution; remake the patch`);
+    if (found < 0)
+      throw new Error(`${file}: hunk "${head}" no longer matches the reference solution; remake the patch`);
     out.push(...lines.slice(at, found), ...after);
     at = found + before.length;
   }
@@ -115,14 +125,20 @@ export function loadCorpus(slugs: string[]): CorpusEntry[] {
 
 /** What a mutant's catching tests said: names and messages of the failing tests of its level. */
 function failures(verdict: ExerciseVerdict, level: 'core' | 'staff') {
-  return verdict.tests.filter((t) => t.status === 'fail' && t.level === level).map((t) => `${t.name}\n${t.message ?? ''}`);
+  return verdict.tests
+    .filter((t) => t.status === 'fail' && t.level === level)
+    .map((t) => `${t.name}\n${t.message ?? ''}`);
 }
 
 /**
  * Grades every entry, the i-th entry of every exercise side by side in one folder, so the
  * corpus takes as many runs as the largest exercise has entries, not one run per entry.
  */
-async function gradeAll(entries: CorpusEntry[], redisUrl: string | undefined, seed: number): Promise<Map<CorpusEntry, ExerciseVerdict>> {
+async function gradeAll(
+  entries: CorpusEntry[],
+  redisUrl: string | undefined,
+  seed: number,
+): Promise<Map<CorpusEntry, ExerciseVerdict>> {
   const bySlug = new Map<string, CorpusEntry[]>();
   for (const entry of entries) bySlug.set(entry.slug, [...(bySlug.get(entry.slug) ?? []), entry]);
   const rounds = Math.max(0, ...[...bySlug.values()].map((list) => list.length));
@@ -136,7 +152,12 @@ async function gradeAll(entries: CorpusEntry[], redisUrl: string | undefined, se
         fs.mkdirSync(path.join(dir, entry.slug), { recursive: true });
         fs.writeFileSync(exercisePaths(entry.slug, dir).source, entry.source);
       }
-      const graded = await grade({ slugs: batch.map((e) => e.slug), implRoot: dir, seed, ...(redisUrl && { redisUrl }) });
+      const graded = await grade({
+        slugs: batch.map((e) => e.slug),
+        implRoot: dir,
+        seed,
+        ...(redisUrl && { redisUrl }),
+      });
       for (const entry of batch) verdicts.set(entry, graded.find((v) => v.slug === entry.slug)!);
     }
   } finally {
@@ -180,22 +201,33 @@ export async function checkCorpus(slugs: string[], redisUrl?: string, seed = COR
       survivors.push(`${rel(entry)}: ${header.knownSurvivor}`);
       continue;
     }
-    const problem = verdict.status === 'pass' || !said.length
-      ? `Survived: no ${header.level} test fails "${header.mutant}" Strengthen test/graded/${entry.slug}.test.ts (and its README) so this mistake fails.`
-      : `Caught, but no failing ${header.level} test matches /${header.caughtBy}/i, so the learner is not told the mistake. It said:\n${said.map((s) => s.slice(0, 400)).join('\n')}`;
+    const problem =
+      verdict.status === 'pass' || !said.length
+        ? `Survived: no ${header.level} test fails "${header.mutant}" Strengthen test/graded/${entry.slug}.test.ts (and its README) so this mistake fails.`
+        : `Caught, but no failing ${header.level} test matches /${header.caughtBy}/i, so the learner is not told the mistake. It said:\n${said.map((s) => s.slice(0, 400)).join('\n')}`;
     results.push({ name: `corpus ${rel(entry)}: the mutant fails ${header.level}, naming its mistake`, ok, problem });
   }
   const correct = entries.filter((e) => e.header.kind === 'correct');
-  const onRedis = redisUrl && correct.length ? await gradeAll(correct, redisUrl, seed) : new Map<CorpusEntry, ExerciseVerdict>();
+  const onRedis =
+    redisUrl && correct.length ? await gradeAll(correct, redisUrl, seed) : new Map<CorpusEntry, ExerciseVerdict>();
   let passing = 0;
   for (const entry of correct) {
-    const verdicts = [['the mock', onMock.get(entry)!], ...(redisUrl ? [['a real Redis', onRedis.get(entry)!] as const] : [])] as const;
+    const verdicts = [
+      ['the mock', onMock.get(entry)!],
+      ...(redisUrl ? [['a real Redis', onRedis.get(entry)!] as const] : []),
+    ] as const;
     let all = true;
     for (const [where, verdict] of verdicts) {
-      const failing = verdict.tests.filter((t) => t.status === 'fail').map((t) => `  ✘ ${t.name}\n    ${t.message ?? ''}`);
+      const failing = verdict.tests
+        .filter((t) => t.status === 'fail')
+        .map((t) => `  ✘ ${t.name}\n    ${t.message ?? ''}`);
       const ok = verdict.status === 'pass';
       all &&= ok;
-      results.push({ name: `corpus ${rel(entry)}: the correct variant passes on ${where}`, ok, problem: `A correct design is rejected (a suite bug, or the variant is not correct): ${[verdict.message, ...failing].filter(Boolean).join('\n')}` });
+      results.push({
+        name: `corpus ${rel(entry)}: the correct variant passes on ${where}`,
+        ok,
+        problem: `A correct design is rejected (a suite bug, or the variant is not correct): ${[verdict.message, ...failing].filter(Boolean).join('\n')}`,
+      });
     }
     if (all) passing++;
   }

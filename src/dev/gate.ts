@@ -1,5 +1,5 @@
 /**
- * `npm test`: the one gate CI runs. Type check, the project's own tests, the dev check (every
+ * `npm test`: the one gate CI runs. Format and lint (Biome), type check, the project's own tests, the dev check (every
  * solution passes on the mock and on a real Redis, every stub fails), and the site tests.
  * It starts its own throwaway redis-server on a loopback port, so it never touches a server
  * that holds data. With CI=true a missing redis-server is a failure, not a skip.
@@ -25,13 +25,29 @@ function runVitest(project: string, env: NodeJS.ProcessEnv = {}) {
   const report = path.join(ROOT, '.lab', `gate-${project}.json`);
   fs.mkdirSync(path.dirname(report), { recursive: true });
   fs.rmSync(report, { force: true });
-  const result = spawnSync(node, [path.join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`], {
-    cwd: ROOT,
-    stdio: 'inherit',
-    env: { ...process.env, ...env },
-  });
+  const result = spawnSync(
+    node,
+    [
+      path.join(ROOT, 'node_modules/vitest/vitest.mjs'),
+      'run',
+      '--project',
+      project,
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${report}`,
+    ],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+      env: { ...process.env, ...env },
+    },
+  );
   try {
-    const json = JSON.parse(fs.readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numTotalTestSuites: number };
+    const json = JSON.parse(fs.readFileSync(report, 'utf8')) as {
+      numPassedTests: number;
+      numFailedTests: number;
+      numTotalTestSuites: number;
+    };
     passed += json.numPassedTests;
     failed += json.numFailedTests + (result.status !== 0 && json.numFailedTests === 0 ? 1 : 0);
   } catch {
@@ -40,8 +56,19 @@ function runVitest(project: string, env: NodeJS.ProcessEnv = {}) {
   }
 }
 
+step('format and lint (Biome; fix with npx biome check --write .)');
+const biome = spawnSync(node, [path.join(ROOT, 'node_modules/@biomejs/biome/bin/biome'), 'ci', '--colors=off', '.'], {
+  cwd: ROOT,
+  stdio: 'inherit',
+});
+if (biome.status === 0) passed++, console.log('format and lint: ok');
+else failed++;
+
 step('type check');
-const tsc = spawnSync(node, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+const tsc = spawnSync(node, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+  cwd: ROOT,
+  stdio: 'inherit',
+});
 if (tsc.status === 0) passed++, console.log('types: ok');
 else failed++;
 
@@ -49,7 +76,8 @@ const redis = await startThrowawayRedis();
 try {
   step('real Redis');
   if (redis) console.log(`redis-server started at ${redis.url} for this run`), passed++;
-  else if (process.env.CI) console.log('✘ redis-server is not installed: CI must grade against a real Redis (.ci/run installs it).'), failed++;
+  else if (process.env.CI)
+    console.log('✘ redis-server is not installed: CI must grade against a real Redis (.ci/run installs it).'), failed++;
   else console.log('redis-server not found: real-Redis checks skipped (install redis-server to run them).');
 
   step('project tests (runner, kit, mock fidelity, content)');
@@ -62,7 +90,10 @@ try {
   failed += results.filter((r) => !r.ok).length;
 
   step('mutation corpus: every mutant caught and named, every correct variant passes');
-  const corpus = await checkCorpus(loadExercises().map((e) => e.slug), redis?.url);
+  const corpus = await checkCorpus(
+    loadExercises().map((e) => e.slug),
+    redis?.url,
+  );
   printResults(corpus.results);
   console.log(corpusScore(corpus));
   passed += corpus.results.filter((r) => r.ok).length;

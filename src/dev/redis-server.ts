@@ -21,10 +21,16 @@ export async function startThrowawayRedis(): Promise<{ url: string; stop(): void
     return null;
   }
   const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
   for (let i = 0; i < 50; i++) {
     const up = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => (socket.end(), resolve(true))).on('error', () => resolve(false));
+      const socket = net
+        .connect(port, '127.0.0.1', () => (socket.end(), resolve(true)))
+        .on('error', () => resolve(false));
     });
     if (up) return { url: `redis://127.0.0.1:${port}`, stop: () => server.kill() };
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -35,7 +35,12 @@ export function listBackups(slug: string): string[] {
 export function restoreBackup(slug: string, which = 1): { restored: string; savedCurrent: string | null } {
   const backups = listBackups(slug);
   const chosen = backups[which - 1];
-  if (!chosen) throw new Error(backups.length ? `There are ${backups.length} backup(s) of ${slug}; pick 1 to ${backups.length}.` : `There is no backup of ${slug} yet: reset makes one before it replaces your file.`);
+  if (!chosen)
+    throw new Error(
+      backups.length
+        ? `There are ${backups.length} backup(s) of ${slug}; pick 1 to ${backups.length}.`
+        : `There is no backup of ${slug} yet: reset makes one before it replaces your file.`,
+    );
   const file = exercisePaths(slug).source;
   const content = fs.readFileSync(chosen, 'utf8');
   const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null;

@@ -11,7 +11,7 @@ import { EXERCISES_DIR, exercisePaths, ROOT } from '../course/paths.ts';
 import { grade } from './grade.ts';
 import { formatVerdict, progressBar } from './format.ts';
 import { verdictSummary } from './verdict.ts';
-import { readState, recordVerdicts, writeState } from './state.ts';
+import { readState, recordVerdicts } from './state.ts';
 import { shippedStub } from '../course/pristine.ts';
 import { backUp, listBackups, restoreBackup } from './backups.ts';
 import { nextHint } from './hints.ts';
@@ -51,7 +51,11 @@ function findExercise(exercises: Exercise[], slug: string | undefined): Exercise
 }
 
 async function list(exercises: Exercise[], redisUrl?: string) {
-  const verdicts = await grade({ slugs: exercises.map((e) => e.slug), implRoot: EXERCISES_DIR, ...(redisUrl && { redisUrl }) });
+  const verdicts = await grade({
+    slugs: exercises.map((e) => e.slug),
+    implRoot: EXERCISES_DIR,
+    ...(redisUrl && { redisUrl }),
+  });
   recordVerdicts(verdicts, EXERCISES_DIR);
   const state = readState();
   console.log('System Design Lab — exercises\n');
@@ -64,11 +68,17 @@ async function list(exercises: Exercise[], redisUrl?: string) {
     const label = verdict.status === 'pass' ? '✔ solved     ' : untouched ? '· not started' : '✘ failing    ';
     if (verdict.status === 'pass') solved++;
     const hints = state.hintsShown[exercise.slug] ?? 0;
-    console.log(`  ${label}  ${exercise.slug.padEnd(slugWidth)}  ${exercise.title.padEnd(titleWidth)}   ${untouched && verdict.status !== 'pass' ? `${verdict.tests.length} tests` : verdictSummary(verdict)}${hints ? `, ${hints} hint(s) seen` : ''}`);
+    console.log(
+      `  ${label}  ${exercise.slug.padEnd(slugWidth)}  ${exercise.title.padEnd(titleWidth)}   ${untouched && verdict.status !== 'pass' ? `${verdict.tests.length} tests` : verdictSummary(verdict)}${hints ? `, ${hints} hint(s) seen` : ''}`,
+    );
   }
   console.log(`\n  ${progressBar(solved, exercises.length)} ${solved}/${exercises.length} solved\n`);
   const next = exercises.find((_, i) => verdicts[i]!.status !== 'pass');
-  console.log(next ? `Next: npm run lab -- watch ${next.slug}\n  the task: exercises/${next.slug}/README.md, or ${siteUrl(`/exercises/${next.slug}/`)}` : 'All exercises solved. Try them against a real Redis: npm run grade -- --redis redis://127.0.0.1:6379');
+  console.log(
+    next
+      ? `Next: npm run lab -- watch ${next.slug}\n  the task: exercises/${next.slug}/README.md, or ${siteUrl(`/exercises/${next.slug}/`)}`
+      : 'All exercises solved. Try them against a real Redis: npm run grade -- --redis redis://127.0.0.1:6379',
+  );
 }
 
 function readFile(file: string): string | null {
@@ -86,13 +96,19 @@ function hint(exercise: Exercise) {
 function reset(exercise: Exercise) {
   const file = exercisePaths(exercise.slug).source;
   const stub = shippedStub(exercise.slug);
-  if (stub === null) fail(`The starting file ${shown(exercisePaths(exercise.slug).starter)} is missing from this copy of the course; nothing was changed.`);
+  if (stub === null)
+    fail(
+      `The starting file ${shown(exercisePaths(exercise.slug).starter)} is missing from this copy of the course; nothing was changed.`,
+    );
   const current = readFile(file);
   if (current === stub) {
     console.log(`${path.relative(process.cwd(), file)} is already the starting file.`);
     return;
   }
-  if (current !== null) console.log(`Your file is saved at ${shown(backUp(exercise.slug, current))} (npm run lab -- restore ${exercise.slug} brings it back).`);
+  if (current !== null)
+    console.log(
+      `Your file is saved at ${shown(backUp(exercise.slug, current))} (npm run lab -- restore ${exercise.slug} brings it back).`,
+    );
   fs.writeFileSync(file, stub);
   console.log(`Restored ${shown(file)} to the starting file.`);
 }
@@ -102,7 +118,8 @@ const shown = (file: string) => path.relative(ROOT, file);
 
 function restore(exercise: Exercise, which: string | undefined) {
   const n = which === undefined ? 1 : Number(which);
-  if (!Number.isInteger(n) || n < 1) fail(`restore ${exercise.slug} ${which}: give the number of a backup from the list (1 is the newest).`);
+  if (!Number.isInteger(n) || n < 1)
+    fail(`restore ${exercise.slug} ${which}: give the number of a backup from the list (1 is the newest).`);
   let result: ReturnType<typeof restoreBackup>;
   try {
     result = restoreBackup(exercise.slug, n);
@@ -110,14 +127,17 @@ function restore(exercise: Exercise, which: string | undefined) {
     fail((error as Error).message);
   }
   if (result.savedCurrent) console.log(`Your file as it was is saved at ${shown(result.savedCurrent)}.`);
-  console.log(`Restored ${shown(exercisePaths(exercise.slug).source)} from ${shown(result.restored)}.\n\nBackups, newest first:`);
+  console.log(
+    `Restored ${shown(exercisePaths(exercise.slug).source)} from ${shown(result.restored)}.\n\nBackups, newest first:`,
+  );
   listBackups(exercise.slug).forEach((file, i) => console.log(`  ${String(i + 1).padStart(2)}. ${shown(file)}`));
 }
 
 function diff(exercise: Exercise) {
   const paths = exercisePaths(exercise.slug);
   const mine = readFile(paths.source);
-  if (mine === null) fail(`No file at ${shown(paths.source)}: npm run lab -- reset ${exercise.slug} brings back the starting file.`);
+  if (mine === null)
+    fail(`No file at ${shown(paths.source)}: npm run lab -- reset ${exercise.slug} brings back the starting file.`);
   const text = unifiedDiff(fs.readFileSync(paths.solution, 'utf8'), mine, [shown(paths.solution), shown(paths.source)]);
   console.log(text || `${shown(paths.source)} is the reference solution, line for line.`);
 }
@@ -125,11 +145,15 @@ function diff(exercise: Exercise) {
 function solution(exercise: Exercise, confirmed: boolean) {
   const passed = readState().lastGrade[exercise.slug]?.status === 'pass';
   if (!passed && !confirmed) {
-    fail(`You have not passed ${exercise.slug} yet, and the reference is easier to learn from after you have. To see it anyway: npm run lab -- solution ${exercise.slug} --yes`);
+    fail(
+      `You have not passed ${exercise.slug} yet, and the reference is easier to learn from after you have. To see it anyway: npm run lab -- solution ${exercise.slug} --yes`,
+    );
   }
   const paths = exercisePaths(exercise.slug);
   console.log(`${fs.readFileSync(paths.solution, 'utf8')}\n── ${shown(paths.solution)}`);
-  console.log(`The walkthrough (why each choice): ${siteUrl(`/exercises/${exercise.slug}/#reference-solution`)}, or ${shown(paths.walkthrough)}`);
+  console.log(
+    `The walkthrough (why each choice): ${siteUrl(`/exercises/${exercise.slug}/#reference-solution`)}, or ${shown(paths.walkthrough)}`,
+  );
   console.log(`Your file against it: npm run lab -- diff ${exercise.slug}`);
 }
 
@@ -155,7 +179,8 @@ async function main() {
   const exercises = loadExercises();
   const redisUrl = values.redis ?? process.env.REDIS_URL;
   const seed = values.seed === undefined ? undefined : Number(values.seed);
-  if (seed !== undefined && !(Number.isInteger(seed) && seed > 0 && seed < 2 ** 32)) fail(`--seed ${values.seed}: give the whole number a failing run printed (1 to ${2 ** 32 - 1}).`);
+  if (seed !== undefined && !(Number.isInteger(seed) && seed > 0 && seed < 2 ** 32))
+    fail(`--seed ${values.seed}: give the whole number a failing run printed (1 to ${2 ** 32 - 1}).`);
 
   switch (command) {
     case 'list':
@@ -172,10 +197,15 @@ async function main() {
       return solution(findExercise(exercises, rest[0]), values.yes);
     case 'watch': {
       const state = readState();
-      const slug = rest[0] ?? exercises.find((e) => state.lastGrade[e.slug]?.status !== 'pass')?.slug ?? exercises[0]!.slug;
+      const slug =
+        rest[0] ?? exercises.find((e) => state.lastGrade[e.slug]?.status !== 'pass')?.slug ?? exercises[0]!.slug;
       const implRoot = values.from ? path.resolve(values.from) : EXERCISES_DIR;
       if (!fs.existsSync(implRoot)) fail(`--from ${values.from}: no such folder.`);
-      return watch(findExercise(exercises, slug), { ...(redisUrl && { redisUrl }), implRoot, seed, all: values.all, verbose: values.verbose }, { exercises });
+      return watch(
+        findExercise(exercises, slug),
+        { ...(redisUrl && { redisUrl }), implRoot, seed, all: values.all, verbose: values.verbose },
+        { exercises },
+      );
     }
     case 'grade': {
       const slugs = rest.length ? rest.map((slug) => findExercise(exercises, slug).slug) : exercises.map((e) => e.slug);
@@ -184,7 +214,14 @@ async function main() {
       const verdicts = await grade({ slugs, implRoot, seed, ...(redisUrl && { redisUrl }) });
       recordVerdicts(verdicts, implRoot);
       if (values.json) console.log(JSON.stringify({ version: 3, exercises: verdicts }, null, 2));
-      else for (const verdict of verdicts) console.log(formatVerdict(verdict, exercises.find((e) => e.slug === verdict.slug)!, { all: values.all, verbose: values.verbose }));
+      else
+        for (const verdict of verdicts)
+          console.log(
+            formatVerdict(verdict, exercises.find((e) => e.slug === verdict.slug)!, {
+              all: values.all,
+              verbose: values.verbose,
+            }),
+          );
       process.exitCode = verdicts.every((verdict) => verdict.status === 'pass') ? 0 : 1;
       return;
     }

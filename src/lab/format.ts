@@ -37,14 +37,22 @@ export function formatVerdict(verdict: ExerciseVerdict, exercise: Exercise, opti
     const tests = verdict.tests.filter((test) => test.level === level);
     if (!tests.length) continue;
     const passed = tests.filter((test) => test.status === 'pass').length;
-    lines.push(`   ${level.padEnd(5)} ${progressBar(passed, tests.length, 10)} ${passed}/${tests.length}  ${exercise.levels[level]}`);
+    lines.push(
+      `   ${level.padEnd(5)} ${progressBar(passed, tests.length, 10)} ${passed}/${tests.length}  ${exercise.levels[level]}`,
+    );
   }
   if (verdict.message) lines.push(indent(verdict.message, '   '));
   const failing = verdict.tests.filter((test) => test.status === 'fail');
   const shown = options.verbose ? verdict.tests : options.all ? failing : failing.slice(0, 1);
   for (const test of shown) lines.push(...formatTest(test));
   const hidden = failing.length - shown.filter((test) => test.status === 'fail').length;
-  if (hidden > 0) lines.push(`   …and ${hidden} more failing (${options.moreHint ?? `npm run grade -- ${verdict.slug} --all`} shows them).`);
-  if (verdict.status !== 'pass' && verdict.seed !== undefined) lines.push(`   Test data seed ${verdict.seed}: npm run grade -- ${verdict.slug} --seed ${verdict.seed} repeats this run.`);
+  if (hidden > 0)
+    lines.push(
+      `   …and ${hidden} more failing (${options.moreHint ?? `npm run grade -- ${verdict.slug} --all`} shows them).`,
+    );
+  if (verdict.status !== 'pass' && verdict.seed !== undefined)
+    lines.push(
+      `   Test data seed ${verdict.seed}: npm run grade -- ${verdict.slug} --seed ${verdict.seed} repeats this run.`,
+    );
   return `${lines.join('\n')}\n`;
 }

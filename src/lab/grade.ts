@@ -49,7 +49,8 @@ async function runAll(host: SuiteHost, slugs: string[], limit: number, seed: num
     const alone = pending.length === 1;
     if (!alone && run.unhandled.length) {
       // Escaped errors belong to no suite in a shared run: grade each suite on its own.
-      for (const slug of pending) evidence.set(slug, evidenceFrom(slug, await host.run([slug], { limitMs: limit, seed }), true, limit));
+      for (const slug of pending)
+        evidence.set(slug, evidenceFrom(slug, await host.run([slug], { limitMs: limit, seed }), true, limit));
       break;
     }
     for (const slug of pending) if (run.modules.has(slug)) evidence.set(slug, evidenceFrom(slug, run, alone, limit));
@@ -62,7 +63,8 @@ async function runAll(host: SuiteHost, slugs: string[], limit: number, seed: num
     if (culprit) evidence.set(culprit, evidenceFrom(culprit, run, alone, limit));
     else {
       // The hang came before any test started (at import): find it by running each alone.
-      for (const slug of unfinished) evidence.set(slug, evidenceFrom(slug, await host.run([slug], { limitMs: limit, seed }), true, limit));
+      for (const slug of unfinished)
+        evidence.set(slug, evidenceFrom(slug, await host.run([slug], { limitMs: limit, seed }), true, limit));
       break;
     }
     pending = unfinished.filter((slug) => slug !== culprit);

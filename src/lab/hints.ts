@@ -10,6 +10,7 @@ export function nextHint(exercise: Exercise): string {
   writeState(state);
   const lines = [`Hints for ${exercise.title} (${shown} of ${exercise.hints.length}):`, ''];
   exercise.hints.slice(0, shown).forEach((text, i) => lines.push(`  ${i + 1}. ${text}`, ''));
-  if (shown === exercise.hints.length) lines.push(`That was the last hint. The lesson: ${siteUrl(`/lessons/${exercise.lesson}/`)}`);
+  if (shown === exercise.hints.length)
+    lines.push(`That was the last hint. The lesson: ${siteUrl(`/lessons/${exercise.lesson}/`)}`);
   return lines.join('\n');
 }

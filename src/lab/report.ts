@@ -43,7 +43,8 @@ export interface ErrorLike {
   name?: string;
 }
 
-const implRoots = () => [process.env.LAB_IMPL_ROOT, process.env.LAB_IMPL_SHOWN].filter((root): root is string => !!root);
+const implRoots = () =>
+  [process.env.LAB_IMPL_ROOT, process.env.LAB_IMPL_SHOWN].filter((root): root is string => !!root);
 
 /** An assertion error or a thrown error as the learner reads it. */
 export function describeError(error: ErrorLike): string {
@@ -52,7 +53,9 @@ export function describeError(error: ErrorLike): string {
   if (error.diff) parts.push(capDiff(error.diff));
   // Point at the learner's own file, where the error came from, when the stack shows it.
   const roots = implRoots();
-  const frame = error.stack?.split('\n').find((line) => /\/(exercises|solutions)\//.test(line) || roots.some((root) => line.includes(root)));
+  const frame = error.stack
+    ?.split('\n')
+    .find((line) => /\/(exercises|solutions)\//.test(line) || roots.some((root) => line.includes(root)));
   if (frame && !message.includes(frame.trim())) parts.push(`    ${frame.trim()}`);
   return parts.join('\n');
 }
@@ -67,5 +70,8 @@ export function captureOutput(captured: CapturedOutput, text: string): CapturedO
   const content = text.replace(/\u001b\[[0-9;]*m/g, '');
   const room = OUTPUT_CAP - captured.text.length;
   if (room >= content.length) return { text: captured.text + content, cut: captured.cut };
-  return { text: captured.text + content.slice(0, Math.max(0, room)), cut: captured.cut + content.length - Math.max(0, room) };
+  return {
+    text: captured.text + content.slice(0, Math.max(0, room)),
+    cut: captured.cut + content.length - Math.max(0, room),
+  };
 }

@@ -72,7 +72,11 @@ async function main(): Promise<void> {
   }
   if (siteIsStale()) {
     console.log('Building the course site (about 15 seconds; only when something changed)...');
-    const build = spawnSync(process.execPath, [ASTRO, 'build'], { cwd: ROOT, env: { ...env, NODE_ENV: 'production' }, stdio: 'inherit' });
+    const build = spawnSync(process.execPath, [ASTRO, 'build'], {
+      cwd: ROOT,
+      env: { ...env, NODE_ENV: 'production' },
+      stdio: 'inherit',
+    });
     if (build.status !== 0) {
       console.error('\nThe site did not build; the error above names the file to fix.');
       process.exit(1);

@@ -7,7 +7,10 @@ import { verdictSummary, type ExerciseVerdict } from './verdict.ts';
 export interface LabState {
   hintsShown: Record<string, number>;
   /** The last verdict per exercise, written by grade, list and watch alike. */
-  lastGrade: Record<string, { status: 'pass' | 'fail' | 'error'; passed: number; total: number; summary?: string; at: string }>;
+  lastGrade: Record<
+    string,
+    { status: 'pass' | 'fail' | 'error'; passed: number; total: number; summary?: string; at: string }
+  >;
 }
 
 // LAB_STATE_FILE: the runner's own tests keep a learner's real progress out of their way.

@@ -50,7 +50,12 @@ class HostReporter implements Reporter {
     const status = result.state === 'passed' ? 'pass' : result.state === 'failed' ? 'fail' : 'skip';
     const message = result.state === 'failed' ? result.errors.map(describeError).join('\n') : undefined;
     const output = this.output.get(test.id);
-    return { name: test.fullName, status, ...(message && { message }), ...(output && { output: output.text, ...(output.cut && { outputCut: output.cut }) }) };
+    return {
+      name: test.fullName,
+      status,
+      ...(message && { message }),
+      ...(output && { output: output.text, ...(output.cut && { outputCut: output.cut }) }),
+    };
   }
 
   onTestCaseResult(test: TestCase) {
@@ -59,10 +64,17 @@ class HostReporter implements Reporter {
 
   onTestModuleEnd(module: TestModule) {
     const tests = [...module.children.allTests()].map((test) => this.report(test));
-    send({ type: 'module', slug: slugOf(module.moduleId), module: { file: module.moduleId, errors: module.errors().map(describeError), tests } });
+    send({
+      type: 'module',
+      slug: slugOf(module.moduleId),
+      module: { file: module.moduleId, errors: module.errors().map(describeError), tests },
+    });
   }
 
-  onTestRunEnd(_modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<{ message?: string; stack?: string }>) {
+  onTestRunEnd(
+    _modules: ReadonlyArray<TestModule>,
+    unhandledErrors: ReadonlyArray<{ message?: string; stack?: string }>,
+  ) {
     send({ type: 'run-end', unhandled: unhandledErrors.map(describeError) });
   }
 }
@@ -80,7 +92,12 @@ heartbeat.onmessage = (event) => {
 };
 
 const vitest = await createVitest(
-  { watch: false, project: ['graded'], reporters: [new HostReporter()], config: path.join(import.meta.dirname, '..', '..', 'vitest.config.ts') },
+  {
+    watch: false,
+    project: ['graded'],
+    reporters: [new HostReporter()],
+    config: path.join(import.meta.dirname, '..', '..', 'vitest.config.ts'),
+  },
   { logLevel: 'silent' },
 );
 
@@ -94,7 +111,8 @@ async function run(command: HostCommand) {
   const specs: TestSpecification[] = [];
   for (const slug of command.slugs) specs.push(...vitest.getModuleSpecifications(exercisePaths(slug).suite));
   const missing = command.slugs.filter((slug) => !specs.some((spec) => slugOf(spec.moduleId) === slug));
-  if (missing.length) specs.push(...(await vitest.globTestSpecifications(missing.map((slug) => exercisePaths(slug).suite))));
+  if (missing.length)
+    specs.push(...(await vitest.globTestSpecifications(missing.map((slug) => exercisePaths(slug).suite))));
   // Providing a value costs the next run ~70 ms (measured), so only when the seed changes: once
   // per grade, once per watch session.
   if (command.seed !== providedSeed) vitest.provide('labSeed', (providedSeed = command.seed));
@@ -105,8 +123,10 @@ let providedSeed: number | undefined;
 let queue = Promise.resolve();
 process.on('message', (command: HostCommand) => {
   if (command.type !== 'run') return;
-  queue = queue.then(() => run(command)).catch((error: Error) => {
-    send({ type: 'host-error', message: error.stack ?? String(error) });
-  });
+  queue = queue
+    .then(() => run(command))
+    .catch((error: Error) => {
+      send({ type: 'host-error', message: error.stack ?? String(error) });
+    });
 });
 send({ type: 'ready' });

@@ -67,13 +67,23 @@ export class SuiteHost {
   /** Starts the test process (and Vitest in it) unless it is running; resolves when ready. */
   start(): Promise<void> {
     if (this.ready) return this.ready;
-    const env: NodeJS.ProcessEnv = { ...process.env, LAB_IMPL_ROOT: this.options.implRoot, LAB_RUN_ID: this.runId, FORCE_COLOR: '0' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      LAB_IMPL_ROOT: this.options.implRoot,
+      LAB_RUN_ID: this.runId,
+      FORCE_COLOR: '0',
+    };
     if (this.options.redisUrl) env.REDIS_URL = this.options.redisUrl;
     else delete env.REDIS_URL;
     // A small young generation (V8 flags hold for the test threads too): the suites make heaps of
     // short-lived garbage, and with the default semi-space the process grew by ~70 MB for no gain
     // in speed (measured by npm run bench).
-    const child = spawn(process.execPath, ['--max-semi-space-size=4', HOST], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const child = spawn(process.execPath, ['--max-semi-space-size=4', HOST], {
+      cwd: ROOT,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
     this.child = child;
     this.stderr = '';
     hosts.add(this);
@@ -121,7 +131,10 @@ export class SuiteHost {
    * Runs the suites of `slugs` and collects what they reported. `changed` are files saved since
    * the last run (watch mode). Resolves when the run ends, or when the watchdog stopped it.
    */
-  async run(slugs: string[], { changed = [], limitMs, seed }: { changed?: string[]; limitMs: number; seed: number }): Promise<SuiteRun> {
+  async run(
+    slugs: string[],
+    { changed = [], limitMs, seed }: { changed?: string[]; limitMs: number; seed: number },
+  ): Promise<SuiteRun> {
     const result: SuiteRun = { modules: new Map(), finished: new Map(), unhandled: [] };
     try {
       await this.start();

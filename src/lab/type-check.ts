@@ -52,13 +52,21 @@ export async function typeCheck(slugs: string[], implRoot: string): Promise<Map<
     // lib.dom the check takes ~18 MB less (Node's own globals come from @types/node).
     fs.writeFileSync(
       config,
-      JSON.stringify({ extends: path.join(ROOT, 'tsconfig.json'), compilerOptions: { noEmit: true, pretty: false, lib: ['es2023'] }, include: [], files: entries }),
+      JSON.stringify({
+        extends: path.join(ROOT, 'tsconfig.json'),
+        compilerOptions: { noEmit: true, pretty: false, lib: ['es2023'] },
+        include: [],
+        files: entries,
+      }),
     );
     // One checker thread: the type check runs beside the suite and should not slow it down.
     const tsc = await findCompiler();
     const output = await new Promise<string>((resolve) => {
-      const child = execFile(tsc.file, [...tsc.args, '-p', config, '--singleThreaded'], { cwd: ROOT, timeout: 60_000 }, (_error, stdout, stderr) =>
-        resolve(`${stdout}${stderr}`),
+      const child = execFile(
+        tsc.file,
+        [...tsc.args, '-p', config, '--singleThreaded'],
+        { cwd: ROOT, timeout: 60_000 },
+        (_error, stdout, stderr) => resolve(`${stdout}${stderr}`),
       );
       // …and at the lowest priority: on two cores the suite, which takes longer, gets them first.
       try {

@@ -55,7 +55,10 @@ export function friendlier(message: string): string {
   if (timedOut) {
     return `Timed out after ${Number(timedOut[1]) / 1000} s: a promise in your code never settled. Look for a missing await, a lock or lease never released, or a wait with no deadline.`;
   }
-  if (/Failed to resolve import|Cannot find module|Failed to load url/.test(message) && /@impl|exercises|solutions/.test(message)) {
+  if (
+    /Failed to resolve import|Cannot find module|Failed to load url/.test(message) &&
+    /@impl|exercises|solutions/.test(message)
+  ) {
     return `The exercise file could not be loaded: ${message.split('\n')[0]}`;
   }
   return message.replace(/\u001b\[[0-9;]*m/g, '');
@@ -70,7 +73,8 @@ export function dedupe(messages: string[]): string[] {
 
 function toVerdict(test: ReportedTest): TestVerdict | null {
   if (test.status === 'skip') return null;
-  const output = test.output && (test.outputCut ? `${test.output}\n… (${test.outputCut} more characters of output)` : test.output);
+  const output =
+    test.output && (test.outputCut ? `${test.output}\n… (${test.outputCut} more characters of output)` : test.output);
   return {
     name: test.name,
     level: levelOf(test.name),
@@ -143,7 +147,9 @@ export function verdictSummary(verdict: ExerciseVerdict): string {
   const counts = `${passed}/${verdict.tests.length} tests`;
   if (verdict.status === 'pass') return counts;
   const firstLine = (verdict.message ?? '').split('\n')[0]!;
-  if (verdict.status === 'error') return `${counts}; ${firstLine.length > 90 ? `${firstLine.slice(0, 89)}…` : firstLine}`;
-  if (verdict.tests.every((test) => test.status === 'pass') && verdict.message?.startsWith('Type errors')) return `${counts}, but the file has type errors`;
+  if (verdict.status === 'error')
+    return `${counts}; ${firstLine.length > 90 ? `${firstLine.slice(0, 89)}…` : firstLine}`;
+  if (verdict.tests.every((test) => test.status === 'pass') && verdict.message?.startsWith('Type errors'))
+    return `${counts}, but the file has type errors`;
   return counts;
 }

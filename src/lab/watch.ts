@@ -34,7 +34,11 @@ export interface WatchOptions {
   seed?: number | undefined;
 }
 
-export function startWatch(exercise: Exercise, options: WatchOptions, onVerdict: (verdict: ExerciseVerdict) => void): WatchHandle {
+export function startWatch(
+  exercise: Exercise,
+  options: WatchOptions,
+  onVerdict: (verdict: ExerciseVerdict) => void,
+): WatchHandle {
   const implRoot = path.resolve(options.implRoot ?? EXERCISES_DIR);
   const limit = options.suiteTimeLimitMs ?? DEFAULT_SUITE_LIMIT_MS;
   const seed = options.seed ?? newSeed();
@@ -83,9 +87,18 @@ export function startWatch(exercise: Exercise, options: WatchOptions, onVerdict:
     let verdict: ExerciseVerdict;
     if (!fs.existsSync(source)) verdict = decideVerdict({ slug: exercise.slug, missingFile: source });
     else {
-      const [result, typeErrors] = await Promise.all([host.run([exercise.slug], { changed: files, limitMs: limit, seed }), typeCheck([exercise.slug], implRoot)]);
+      const [result, typeErrors] = await Promise.all([
+        host.run([exercise.slug], { changed: files, limitMs: limit, seed }),
+        typeCheck([exercise.slug], implRoot),
+      ]);
       const errors = typeErrors.get(exercise.slug);
-      verdict = { ...decideVerdict({ ...evidenceFrom(exercise.slug, result, true, limit), ...(errors && { typeErrors: errors }) }), seed };
+      verdict = {
+        ...decideVerdict({
+          ...evidenceFrom(exercise.slug, result, true, limit),
+          ...(errors && { typeErrors: errors }),
+        }),
+        seed,
+      };
       // After a kill, warm the next process now, so the save that fixes the bug is graded fast.
       if (result.hang && !stopped) void host.start().catch(() => {});
     }
@@ -133,7 +146,11 @@ export interface WatchSession {
  * `lab watch`: the verdict on every save, and single keys for what a learner does next, shown
  * under each verdict. Keys work only in a terminal; piped input leaves watch as it was.
  */
-export function watch(exercise: Exercise, options: WatchOptions & { all?: boolean; verbose?: boolean }, session: WatchSession = { exercises: [exercise] }) {
+export function watch(
+  exercise: Exercise,
+  options: WatchOptions & { all?: boolean; verbose?: boolean },
+  session: WatchSession = { exercises: [exercise] },
+) {
   const input: KeyInput = session.input ?? (process.stdin as KeyInput);
   const exit = session.exit ?? (() => process.exit(0));
   let current = exercise;
@@ -173,7 +190,12 @@ export function watch(exercise: Exercise, options: WatchOptions & { all?: boolea
   // Ctrl+C (without a terminal in raw mode), a closed terminal or a kill: the test process goes
   // with us (and exits by itself if we die without a word, when its IPC channel closes).
   for (const signal of signals) process.on(signal, stop);
-  return { stop, get exercise() { return current; } };
+  return {
+    stop,
+    get exercise() {
+      return current;
+    },
+  };
 }
 
 /** Watches one exercise and prints each verdict. */
@@ -189,7 +211,13 @@ function follow(exercise: Exercise, options: WatchOptions & { all?: boolean; ver
     const took = savedAt ? ` (${Math.round(performance.now() - savedAt)} ms after save)` : '';
     console.clear();
     console.log(`${new Date().toLocaleTimeString()}${took}\n`);
-    console.log(formatVerdict(verdict, exercise, { all: options.all, verbose: options.verbose, moreHint: `npm run lab -- watch ${exercise.slug} --all` }));
+    console.log(
+      formatVerdict(verdict, exercise, {
+        all: options.all,
+        verbose: options.verbose,
+        moreHint: `npm run lab -- watch ${exercise.slug} --all`,
+      }),
+    );
     console.log(
       verdict.status === 'pass'
         ? `Solved. Compare with the reference and its walkthrough: ${siteUrl(`/exercises/${exercise.slug}/#reference-solution`)}`

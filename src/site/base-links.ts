@@ -26,7 +26,8 @@ export function satteriBaseLinksPlugin(base: string) {
         filter: ['a'],
         visit(node: HastElement, ctx: SatteriContext) {
           const href = node.properties?.href;
-          if (typeof href === 'string' && withBase(href, base) !== href) ctx.setProperty(node, 'href', withBase(href, base));
+          if (typeof href === 'string' && withBase(href, base) !== href)
+            ctx.setProperty(node, 'href', withBase(href, base));
         },
       },
     ],

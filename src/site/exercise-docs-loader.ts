@@ -65,7 +65,8 @@ export function exerciseDocsLoader(): Loader {
       };
       await load();
       watcher?.on('all', (_event, changed) => {
-        if (/(?:^|[\\/])(?:exercises|solutions)[\\/][^\\/]+[\\/]README\.md$|content[\\/]exercises[\\/]/.test(changed)) void load();
+        if (/(?:^|[\\/])(?:exercises|solutions)[\\/][^\\/]+[\\/]README\.md$|content[\\/]exercises[\\/]/.test(changed))
+          void load();
       });
     },
   };

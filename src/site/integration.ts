@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { AstroIntegration } from 'astro';
 import { ContentError } from '../course/catalog.ts';
-import { type LoadedCourse } from '../course/course.ts';
+import type { LoadedCourse } from '../course/course.ts';
 import { checkCrossReferences, formatProblems } from '../course/cross-references.ts';
 import { ROOT } from '../course/paths.ts';
 import { satteriBaseLinksPlugin } from './base-links.ts';
@@ -43,7 +43,9 @@ export function courseIntegration(course: LoadedCourse, watchFiles: readonly str
         // Runs after Starlight's Pagefind step, so the search bundle is checked too.
         const problems = checkBuiltSite(fileURLToPath(dir), base);
         if (problems.length > 0) {
-          throw new ContentError(`${problems.length} broken link${problems.length === 1 ? '' : 's'} in the built site:\n${formatProblems(problems)}`);
+          throw new ContentError(
+            `${problems.length} broken link${problems.length === 1 ? '' : 's'} in the built site:\n${formatProblems(problems)}`,
+          );
         }
         logger.info('every internal link and anchor resolves');
       },

@@ -50,7 +50,8 @@ function walk(dir: string, prefix = ''): string[] {
 export function sourceOf(url: string): string {
   const [, kind, slug] = url.split('/');
   if (kind === 'lessons' && slug) return `content/lessons/${slug}.mdx`;
-  if (kind === 'exercises' && slug) return `content/exercises/${slug}.json, exercises/${slug}/README.md or solutions/${slug}/README.md`;
+  if (kind === 'exercises' && slug)
+    return `content/exercises/${slug}.json, exercises/${slug}/README.md or solutions/${slug}/README.md`;
   if (kind === 'exercises') return 'src/pages/exercises/index.astro';
   if (kind === 'quiz') return 'content/quiz/ or src/pages/quiz.astro';
   if (url === '/') return 'src/pages/index.astro';
@@ -85,16 +86,21 @@ export function checkBuiltSite(distDir: string, base = '/'): Problem[] {
       let pathname = decodeURI(resolved.pathname);
       const hash = decodeURIComponent(resolved.hash.slice(1));
       if (!`${pathname}/`.startsWith(basePath)) {
-        report(href, `which is outside the site's base "${basePath}"; write course links as "/lessons/<slug>/" and let the build add the base`);
+        report(
+          href,
+          `which is outside the site's base "${basePath}"; write course links as "/lessons/<slug>/" and let the build add the base`,
+        );
         continue;
       }
       pathname = `/${pathname.slice(basePath.length)}`;
-      const target =
-        pages.get(pathname) ?? (pathname.endsWith('/') ? undefined : pages.get(`${pathname}/`));
+      const target = pages.get(pathname) ?? (pathname.endsWith('/') ? undefined : pages.get(`${pathname}/`));
       if (!target) {
         const asFile = pathname.slice(1);
         if (!fileSet.has(asFile) && !fileSet.has(decodeURIComponent(asFile))) {
-          report(href, pathname.endsWith('/') || tag === 'a' ? 'a page that does not exist' : 'a file that does not exist');
+          report(
+            href,
+            pathname.endsWith('/') || tag === 'a' ? 'a page that does not exist' : 'a file that does not exist',
+          );
         }
         continue;
       }

@@ -28,7 +28,9 @@ export async function serveStatic(root: string, port = 0): Promise<{ url: string
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     const found = fs.existsSync(file);
     const served = found ? file : path.join(root, '404.html');
-    response.writeHead(found ? 200 : 404, { 'content-type': TYPES[path.extname(served)] ?? 'application/octet-stream' });
+    response.writeHead(found ? 200 : 404, {
+      'content-type': TYPES[path.extname(served)] ?? 'application/octet-stream',
+    });
     fs.createReadStream(served).pipe(response);
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,21 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { CacheAside } from '@impl/cache-aside/cache-aside.ts';
-import { crashAtEveryTrip, createLabRedis, describeCut, fakeTable, inFlight, keysWithoutTtl, raceAtEveryTrip, randomId, randomInteger, randomText, settle, useFakeClock, waitFor } from '../kit/index.ts';
+import {
+  crashAtEveryTrip,
+  createLabRedis,
+  describeCut,
+  fakeTable,
+  inFlight,
+  keysWithoutTtl,
+  raceAtEveryTrip,
+  randomId,
+  randomInteger,
+  randomText,
+  settle,
+  useFakeClock,
+  waitFor,
+} from '../kit/index.ts';
 
 interface Product {
   id: string;
@@ -10,7 +24,12 @@ interface Product {
   tags: string[];
 }
 
-const ProductSchema = z.object({ id: z.string(), name: z.string(), priceCents: z.number().int(), tags: z.array(z.string()) });
+const ProductSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  priceCents: z.number().int(),
+  tags: z.array(z.string()),
+});
 
 const product = (id = randomId('p')): Product => ({
   id,
@@ -20,22 +39,25 @@ const product = (id = randomId('p')): Product => ({
 });
 
 /** A cache over a fake table of random products, with a random prefix and TTL. */
-async function setup(extra: { jitterSeconds?: number; negativeTtlSeconds?: number; schema?: boolean; rows?: number } = {}) {
+async function setup(
+  extra: { jitterSeconds?: number; negativeTtlSeconds?: number; schema?: boolean; rows?: number } = {},
+) {
   const lab = await createLabRedis();
   const rows = Array.from({ length: extra.rows ?? 5 }, () => product());
   const table = fakeTable<Product>(rows.map((row) => [row.id, row]));
   const keyPrefix = randomId('products');
   const ttlSeconds = randomInteger(120, 900);
-  const make = (redis = lab.redis) => new CacheAside<Product>({
-    redis,
-    load: table.load,
-    save: table.save,
-    keyPrefix,
-    ttlSeconds,
-    ...(extra.jitterSeconds !== undefined && { jitterSeconds: extra.jitterSeconds }),
-    ...(extra.negativeTtlSeconds !== undefined && { negativeTtlSeconds: extra.negativeTtlSeconds }),
-    ...(extra.schema && { schema: ProductSchema }),
-  });
+  const make = (redis = lab.redis) =>
+    new CacheAside<Product>({
+      redis,
+      load: table.load,
+      save: table.save,
+      keyPrefix,
+      ttlSeconds,
+      ...(extra.jitterSeconds !== undefined && { jitterSeconds: extra.jitterSeconds }),
+      ...(extra.negativeTtlSeconds !== undefined && { negativeTtlSeconds: extra.negativeTtlSeconds }),
+      ...(extra.schema && { schema: ProductSchema }),
+    });
   return { lab, table, rows, cache: make(), make, keyPrefix, ttlSeconds, key: (id: string) => `${keyPrefix}:${id}` };
 }
 
@@ -49,7 +71,10 @@ describe('core', () => {
 
     expect(first, 'get() on a miss must return the row the database returned').toEqual(row);
     expect(second, 'the second get() must return the same row, from the cache').toEqual(row);
-    expect(table.load.callCount, 'two get() calls read the database ' + table.load.callCount + ' times; after the first miss the value must come from Redis, or the cache protects nothing').toBe(1);
+    expect(
+      table.load.callCount,
+      `two get() calls read the database ${table.load.callCount} times; after the first miss the value must come from Redis, or the cache protects nothing`,
+    ).toBe(1);
   });
 
   test('the entry is stored under `${keyPrefix}:${id}`', async () => {
@@ -57,7 +82,10 @@ describe('core', () => {
 
     await cache.get(rows[0]!.id);
 
-    expect(await lab.keys(), `after one get() Redis should hold the key ${key(rows[0]!.id)}: other services and operators find entries by that name`).toContain(key(rows[0]!.id));
+    expect(
+      await lab.keys(),
+      `after one get() Redis should hold the key ${key(rows[0]!.id)}: other services and operators find entries by that name`,
+    ).toContain(key(rows[0]!.id));
   });
 
   test('every cached entry has a TTL of ttlSeconds, set in seconds', async () => {
@@ -66,9 +94,15 @@ describe('core', () => {
     await cache.get(rows[1]!.id);
     const ttlMs = await lab.ttlMs(key(rows[1]!.id));
 
-    expect(ttlMs, 'the cached entry has no TTL: it would stay stale forever if an invalidation were ever missed, and the cache would grow without bound').not.toBe(-1);
+    expect(
+      ttlMs,
+      'the cached entry has no TTL: it would stay stale forever if an invalidation were ever missed, and the cache would grow without bound',
+    ).not.toBe(-1);
     expect(ttlMs, 'no entry was cached under the expected key').not.toBe(-2);
-    expect(ttlMs, `TTL is ${ttlMs} ms but ttlSeconds is ${ttlSeconds}: check the unit (EX takes seconds, PX milliseconds)`).toBeGreaterThan((ttlSeconds - 2) * 1000);
+    expect(
+      ttlMs,
+      `TTL is ${ttlMs} ms but ttlSeconds is ${ttlSeconds}: check the unit (EX takes seconds, PX milliseconds)`,
+    ).toBeGreaterThan((ttlSeconds - 2) * 1000);
     expect(ttlMs, `TTL is ${ttlMs} ms, longer than ttlSeconds = ${ttlSeconds}`).toBeLessThanOrEqual(ttlSeconds * 1000);
   });
 
@@ -79,7 +113,9 @@ describe('core', () => {
       act: ({ cache, rows }) => cache.get(rows[0]!.id),
       async check({ lab }, at) {
         for (const key of await keysWithoutTtl(lab)) {
-          expect.fail(`the connection broke ${describeCut(at)} of a miss and left "${key}" with no TTL. Set the value and its expiry in one command (SET … EX), a transaction or a script: two commands can be split by a crash, and the key then lives forever`);
+          expect.fail(
+            `the connection broke ${describeCut(at)} of a miss and left "${key}" with no TTL. Set the value and its expiry in one command (SET … EX), a transaction or a script: two commands can be split by a crash, and the key then lives forever`,
+          );
         }
         await lab.close();
       },
@@ -96,9 +132,14 @@ describe('core', () => {
     const read = await cache.get(id);
 
     expect(table.data.get(id), 'set() must write the database (call save)').toEqual(updated);
-    expect(read, 'after set(), get() returned the old value: the write did not invalidate the cached entry').toEqual(updated);
+    expect(read, 'after set(), get() returned the old value: the write did not invalidate the cached entry').toEqual(
+      updated,
+    );
     for (const key of await lab.keys()) {
-      expect(await lab.ttlMs(key), `after set() and get(), "${key}" has no TTL: every key the cache writes (a version or lease key too) must expire, or one key per id written stays forever`).not.toBe(-1);
+      expect(
+        await lab.ttlMs(key),
+        `after set() and get(), "${key}" has no TTL: every key the cache writes (a version or lease key too) must expire, or one key per id written stays forever`,
+      ).not.toBe(-1);
     }
   });
 
@@ -126,9 +167,15 @@ describe('core', () => {
     table.save.unhold();
 
     // Only for the message: an entry that is not a plain string (a hash, say) is fine too.
-    const cached = await lab.raw.get(key(id)).then((raw) => (typeof raw === 'string' ? raw : null), () => null);
+    const cached = await lab.raw.get(key(id)).then(
+      (raw) => (typeof raw === 'string' ? raw : null),
+      () => null,
+    );
     const read = await cache.get(id);
-    expect(read, `the database holds "${b.name}" but get() returned "${read?.name}". Updating the cache on write (SET) lets writers finish in the opposite order to their database writes; delete the entry instead, and let the next read fill it${cached ? ` (the key held: ${cached.slice(0, 80)})` : ''}`).toEqual(b);
+    expect(
+      read,
+      `the database holds "${b.name}" but get() returned "${read?.name}". Updating the cache on write (SET) lets writers finish in the opposite order to their database writes; delete the entry instead, and let the next read fill it${cached ? ` (the key held: ${cached.slice(0, 80)})` : ''}`,
+    ).toEqual(b);
   });
 
   test('the database is written before the cache entry is removed', async () => {
@@ -144,7 +191,10 @@ describe('core', () => {
     await table.save.releaseAll();
     await writing;
 
-    expect(await cache.get(id), 'after set() finished, get() returned the old value: the entry was deleted before the database write, so a reader in between put the old row back. Write the database first, then delete').toEqual(updated);
+    expect(
+      await cache.get(id),
+      'after set() finished, get() returned the old value: the entry was deleted before the database write, so a reader in between put the old row back. Write the database first, then delete',
+    ).toEqual(updated);
   });
 
   test('invalidate() makes the next get() read the database', async () => {
@@ -162,16 +212,32 @@ describe('core', () => {
 
   test('falsy values are cached like any other value', async () => {
     const lab = await createLabRedis();
-    const values = new Map<string, unknown>([['zero', 0], ['empty', ''], ['no', false], ['list', []]]);
+    const values = new Map<string, unknown>([
+      ['zero', 0],
+      ['empty', ''],
+      ['no', false],
+      ['list', []],
+    ]);
     const table = fakeTable<unknown>(values);
-    const cache = new CacheAside<unknown>({ redis: lab.redis, load: table.load, save: table.save, keyPrefix: randomId('v'), ttlSeconds: 60 });
+    const cache = new CacheAside<unknown>({
+      redis: lab.redis,
+      load: table.load,
+      save: table.save,
+      keyPrefix: randomId('v'),
+      ttlSeconds: 60,
+    });
 
     for (const id of values.keys()) {
       await cache.get(id);
-      expect(await cache.get(id), `a cached ${JSON.stringify(values.get(id))} came back changed`).toEqual(values.get(id));
+      expect(await cache.get(id), `a cached ${JSON.stringify(values.get(id))} came back changed`).toEqual(
+        values.get(id),
+      );
     }
 
-    expect(table.load.callCount, 'falsy values (0, "", false) were read from the database every time: a hit must not be decided by truthiness').toBe(values.size);
+    expect(
+      table.load.callCount,
+      'falsy values (0, "", false) were read from the database every time: a hit must not be decided by truthiness',
+    ).toBe(values.size);
   });
 
   test('getMany reads every cached id in one round trip, whatever their number', async () => {
@@ -183,7 +249,10 @@ describe('core', () => {
     const values = await cache.getMany(ids);
 
     expect(values, 'getMany must return the values in the order of the ids').toEqual(rows);
-    expect(lab.roundTrips.count, `getMany of ${ids.length} cached ids made ${lab.roundTrips.count} round trips (${lab.roundTrips.summary()}). Use MGET or a pipeline: one round trip instead of one per id, which at 0.5 ms each turns a 20-item page into 10 ms`).toBeLessThanOrEqual(1);
+    expect(
+      lab.roundTrips.count,
+      `getMany of ${ids.length} cached ids made ${lab.roundTrips.count} round trips (${lab.roundTrips.summary()}). Use MGET or a pipeline: one round trip instead of one per id, which at 0.5 ms each turns a 20-item page into 10 ms`,
+    ).toBeLessThanOrEqual(1);
   });
 
   test('getMany with misses reads only the missing ids from the database and batches the fill', async () => {
@@ -199,11 +268,19 @@ describe('core', () => {
 
     const values = await cache.getMany([...ids, missing, ids[1]!]);
 
-    expect(values, 'getMany must return each id\'s value in order, null for an id the database does not have, and repeat a value for a repeated id').toEqual([...rows, null, rows[1]]);
+    expect(
+      values,
+      "getMany must return each id's value in order, null for an id the database does not have, and repeat a value for a repeated id",
+    ).toEqual([...rows, null, rows[1]]);
     const cached = [...warm, ids[2]!];
     const loaded = table.load.calls.map(([id]) => id).sort();
-    expect(loaded, 'getMany must read the database only for ids that were not cached, once each').toEqual([...ids.filter((id) => !cached.includes(id)), missing].sort());
-    expect(lab.roundTrips.count, `getMany with one miss made ${oneMiss.length} round trips, but with ${loaded.length} misses it made ${lab.roundTrips.count} (${lab.roundTrips.summary()}). Fill the misses in a batch (a pipeline, a script or one transaction): the number of round trips must not grow with the number of ids`).toBeLessThanOrEqual(oneMiss.length);
+    expect(loaded, 'getMany must read the database only for ids that were not cached, once each').toEqual(
+      [...ids.filter((id) => !cached.includes(id)), missing].sort(),
+    );
+    expect(
+      lab.roundTrips.count,
+      `getMany with one miss made ${oneMiss.length} round trips, but with ${loaded.length} misses it made ${lab.roundTrips.count} (${lab.roundTrips.summary()}). Fill the misses in a batch (a pipeline, a script or one transaction): the number of round trips must not grow with the number of ids`,
+    ).toBeLessThanOrEqual(oneMiss.length);
   });
 
   test('a corrupt cached value is treated as a miss, not returned or thrown', async () => {
@@ -213,7 +290,10 @@ describe('core', () => {
 
     const value = await cache.get(id);
 
-    expect(value, 'a cached value that is not valid JSON must be treated as a miss and read from the database; a cache is a hint, and one bad entry (a deploy that changed the format, a truncated write) must not break reads').toEqual(rows[0]);
+    expect(
+      value,
+      'a cached value that is not valid JSON must be treated as a miss and read from the database; a cache is a hint, and one bad entry (a deploy that changed the format, a truncated write) must not break reads',
+    ).toEqual(rows[0]);
   });
 
   test('a cached value that fails the schema is treated as a miss', async () => {
@@ -221,12 +301,21 @@ describe('core', () => {
     const id = rows[1]!.id;
     // An older release cached rows of another shape under the same keys (priceCents was a string).
     const oldShape = { ...rows[1]!, priceCents: String(rows[1]!.priceCents) };
-    const oldRelease = new CacheAside<unknown>({ redis: lab.connect(), load: async () => oldShape, save: async () => {}, keyPrefix, ttlSeconds: 600 });
+    const oldRelease = new CacheAside<unknown>({
+      redis: lab.connect(),
+      load: async () => oldShape,
+      save: async () => {},
+      keyPrefix,
+      ttlSeconds: 600,
+    });
     await oldRelease.get(id);
 
     const value = await cache.get(id);
 
-    expect(value, 'a cached value that no longer matches the schema (priceCents is a string, as an older release wrote it) was returned to the caller. Validate with options.schema and treat a mismatch as a miss').toEqual(rows[1]);
+    expect(
+      value,
+      'a cached value that no longer matches the schema (priceCents is a string, as an older release wrote it) was returned to the caller. Validate with options.schema and treat a mismatch as a miss',
+    ).toEqual(rows[1]);
     expect(table.load.callCount, 'the schema-invalid entry should have sent get() to the database').toBe(1);
   });
 
@@ -237,7 +326,10 @@ describe('core', () => {
     const one = await cache.get(rows[0]!.id).catch((error: Error) => `rejected: ${error.message}`);
     const many = await cache.getMany([rows[1]!.id, rows[2]!.id]).catch((error: Error) => `rejected: ${error.message}`);
 
-    expect(one, 'with Redis down, get() must fall back to the database: the cache is an optimisation, and an outage of it must not become an outage of the service').toEqual(rows[0]);
+    expect(
+      one,
+      'with Redis down, get() must fall back to the database: the cache is an optimisation, and an outage of it must not become an outage of the service',
+    ).toEqual(rows[0]);
     expect(many, 'with Redis down, getMany() must fall back to the database').toEqual([rows[1], rows[2]]);
   });
 
@@ -252,8 +344,14 @@ describe('core', () => {
     );
     const next = await cache.get(id);
 
-    expect(outcome, 'when the database read fails, get() must reject with that error, not return null: null means "no such row", and callers would act on it').toEqual({ error: 'database timeout' });
-    expect(next, 'after a failed read, the next get() must read the database again: the failure must not be cached as "not found"').toEqual(rows[0]);
+    expect(
+      outcome,
+      'when the database read fails, get() must reject with that error, not return null: null means "no such row", and callers would act on it',
+    ).toEqual({ error: 'database timeout' });
+    expect(
+      next,
+      'after a failed read, the next get() must read the database again: the failure must not be cached as "not found"',
+    ).toEqual(rows[0]);
   });
 
   test('"not found" is cached for negativeTtlSeconds, not for the full TTL', async () => {
@@ -266,13 +364,24 @@ describe('core', () => {
     const ttl = await lab.ttlMs(key(id));
 
     expect([first, second], 'a missing row must read as null').toEqual([null, null]);
-    expect(table.load.callCount, 'with negativeTtlSeconds set, the second get() of a missing id must be answered from Redis, or every request for a bad id reaches the database').toBe(1);
+    expect(
+      table.load.callCount,
+      'with negativeTtlSeconds set, the second get() of a missing id must be answered from Redis, or every request for a bad id reaches the database',
+    ).toBe(1);
     expect(ttl, `the "not found" answer should be remembered in Redis under ${key(id)}, like any entry`).not.toBe(-2);
-    expect(ttl, 'the "not found" entry has no TTL: a row created later would stay invisible forever').toBeGreaterThan(0);
-    expect(ttl, `the "not found" entry lives ${ttl} ms; it must live at most negativeTtlSeconds (${negativeTtlSeconds} s), or a newly created row stays invisible for a whole TTL`).toBeLessThanOrEqual(negativeTtlSeconds * 1000);
+    expect(ttl, 'the "not found" entry has no TTL: a row created later would stay invisible forever').toBeGreaterThan(
+      0,
+    );
+    expect(
+      ttl,
+      `the "not found" entry lives ${ttl} ms; it must live at most negativeTtlSeconds (${negativeTtlSeconds} s), or a newly created row stays invisible for a whole TTL`,
+    ).toBeLessThanOrEqual(negativeTtlSeconds * 1000);
     // Other keys (a lease, a version) may live longer, but never forever.
     for (const other of await lab.keys()) {
-      expect(await lab.ttlMs(other), `"${other}" was left without a TTL after two reads of a missing id: every key the cache writes must expire`).not.toBe(-1);
+      expect(
+        await lab.ttlMs(other),
+        `"${other}" was left without a TTL after two reads of a missing id: every key the cache writes must expire`,
+      ).not.toBe(-1);
     }
   });
 
@@ -292,8 +401,14 @@ describe('core', () => {
     await cache.set(created, row);
     const afterSet = await cache.get(created);
 
-    expect(afterExpiry, `the row was created, yet ${negativeTtlSeconds + 1} s after the miss get() still said "not found": the negative entry must expire after negativeTtlSeconds`).toEqual(table.data.get(later));
-    expect(afterSet, 'set() on an id remembered as "not found" must clear that memory; the new row was invisible').toEqual(row);
+    expect(
+      afterExpiry,
+      `the row was created, yet ${negativeTtlSeconds + 1} s after the miss get() still said "not found": the negative entry must expire after negativeTtlSeconds`,
+    ).toEqual(table.data.get(later));
+    expect(
+      afterSet,
+      'set() on an id remembered as "not found" must clear that memory; the new row was invisible',
+    ).toEqual(row);
   });
 
   test('jitter spreads the TTLs of entries filled together, within ttlSeconds + jitterSeconds', async () => {
@@ -304,11 +419,20 @@ describe('core', () => {
     const ttls = await Promise.all(rows.map((row) => lab.ttlMs(key(row.id))));
 
     for (const ttl of ttls) {
-      expect(ttl, `each TTL must be between ttlSeconds (${ttlSeconds}) and ttlSeconds + jitterSeconds (${ttlSeconds + jitterSeconds}), in seconds; got ${ttl} ms`).toBeGreaterThan((ttlSeconds - 2) * 1000);
-      expect(ttl, `each TTL must be between ttlSeconds (${ttlSeconds}) and ttlSeconds + jitterSeconds (${ttlSeconds + jitterSeconds}); got ${ttl} ms`).toBeLessThanOrEqual((ttlSeconds + jitterSeconds) * 1000);
+      expect(
+        ttl,
+        `each TTL must be between ttlSeconds (${ttlSeconds}) and ttlSeconds + jitterSeconds (${ttlSeconds + jitterSeconds}), in seconds; got ${ttl} ms`,
+      ).toBeGreaterThan((ttlSeconds - 2) * 1000);
+      expect(
+        ttl,
+        `each TTL must be between ttlSeconds (${ttlSeconds}) and ttlSeconds + jitterSeconds (${ttlSeconds + jitterSeconds}); got ${ttl} ms`,
+      ).toBeLessThanOrEqual((ttlSeconds + jitterSeconds) * 1000);
     }
     const distinctSeconds = new Set(ttls.map((ttl) => Math.round(ttl / 1000))).size;
-    expect(distinctSeconds, `30 entries filled together got only ${distinctSeconds} distinct TTL(s): they will expire in the same second and send a burst of misses to the database. Add a random 0..jitterSeconds to each TTL`).toBeGreaterThan(5);
+    expect(
+      distinctSeconds,
+      `30 entries filled together got only ${distinctSeconds} distinct TTL(s): they will expire in the same second and send a burst of misses to the database. Add a random 0..jitterSeconds to each TTL`,
+    ).toBeGreaterThan(5);
   });
 });
 
@@ -333,7 +457,10 @@ describe('staff', () => {
     await reader;
     await settle();
 
-    expect(await cache.get(id), 'a reader that read the row before a write put its old value in the cache after the write\'s invalidation; it stays stale until the TTL runs out. Make the fill conditional: a lease (token) the write revokes, or a version checked atomically when filling').toEqual(updated);
+    expect(
+      await cache.get(id),
+      "a reader that read the row before a write put its old value in the cache after the write's invalidation; it stays stale until the TTL runs out. Make the fill conditional: a lease (token) the write revokes, or a version checked atomically when filling",
+    ).toEqual(updated);
   });
 
   test('a write racing a miss at any round trip never leaves the old value cached', async () => {
@@ -341,7 +468,12 @@ describe('staff', () => {
       async arrange() {
         const world = await setup();
         // The writer is another process, with its own connection.
-        return { ...world, id: world.rows[0]!.id, updated: product(world.rows[0]!.id), writer: world.make(world.lab.connect()) };
+        return {
+          ...world,
+          id: world.rows[0]!.id,
+          updated: product(world.rows[0]!.id),
+          writer: world.make(world.lab.connect()),
+        };
       },
       act: ({ cache, id }) => cache.get(id),
       race: ({ writer, id, updated }) => writer.set(id, updated),
@@ -349,7 +481,10 @@ describe('staff', () => {
         if (at.finishedFirst) return lab.close();
         const after = await cache.get(id);
 
-        expect(after, `a writer saved a new row and cleared the cache right before round trip ${at.trip + 1} of a reader's miss; afterwards get() returns ${JSON.stringify(after)} instead of the new row, and will until the TTL runs out. The reader loaded the old row and filled it after the writer's DEL: make the fill conditional on a lease the write removes`).toEqual(updated);
+        expect(
+          after,
+          `a writer saved a new row and cleared the cache right before round trip ${at.trip + 1} of a reader's miss; afterwards get() returns ${JSON.stringify(after)} instead of the new row, and will until the TTL runs out. The reader loaded the old row and filled it after the writer's DEL: make the fill conditional on a lease the write removes`,
+        ).toEqual(updated);
         await lab.close();
       },
     });
@@ -364,7 +499,11 @@ describe('staff', () => {
 
     const reader = inFlight(cache.getMany(ids));
     // Let the other loads through until the target's is the one waiting (in series or parallel).
-    while (await waitFor(() => table.load.held.length > 0 || reader.settled) && !reader.settled && !table.load.held.some((call) => call.args[0] === target.id)) {
+    while (
+      (await waitFor(() => table.load.held.length > 0 || reader.settled)) &&
+      !reader.settled &&
+      !table.load.held.some((call) => call.args[0] === target.id)
+    ) {
       await table.load.held[0]!.release();
     }
     const slowRead = table.load.held.find((call) => call.args[0] === target.id);
@@ -376,7 +515,10 @@ describe('staff', () => {
     await reader;
     await settle();
 
-    expect(await cache.get(target.id), 'getMany put back a value read before a write: the same stale-set race as get(), in the batch path').toEqual(updated);
+    expect(
+      await cache.get(target.id),
+      'getMany put back a value read before a write: the same stale-set race as get(), in the batch path',
+    ).toEqual(updated);
   });
 
   test('a reader whose database read fails does not block the next reader from filling', async () => {
@@ -388,6 +530,9 @@ describe('staff', () => {
     await cache.get(id);
     await cache.get(id);
 
-    expect(table.load.callCount, 'after one failed read, the next reader should fill the cache and the one after hit it; a lease or lock left behind by the failed reader kept every read going to the database').toBe(2);
+    expect(
+      table.load.callCount,
+      'after one failed read, the next reader should fill the cache and the one after hit it; a lease or lock left behind by the failed reader kept every read going to the database',
+    ).toBe(2);
   });
 });

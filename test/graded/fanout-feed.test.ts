@@ -1,6 +1,19 @@
 import { describe, expect, test } from 'vitest';
 import { FeedService, type Post } from '@impl/fanout-feed/fanout-feed.ts';
-import { controlled, crashAtEveryTrip, createLabRedis, describeCut, raceAtEveryTrip, randomId, randomInteger, randomText, settle, shuffle, useFakeClock, type LabRedis } from '../kit/index.ts';
+import {
+  controlled,
+  crashAtEveryTrip,
+  createLabRedis,
+  describeCut,
+  raceAtEveryTrip,
+  randomId,
+  randomInteger,
+  randomText,
+  settle,
+  shuffle,
+  useFakeClock,
+  type LabRedis,
+} from '../kit/index.ts';
 
 type Redis = LabRedis['redis'];
 
@@ -105,7 +118,9 @@ async function readAll(service: FeedService, userId: string, limit: number) {
     if (page.nextCursor === null) return { posts: pages.flat(), pages };
     cursor = page.nextCursor;
   }
-  throw new Error(`getFeed returned a nextCursor on 200 pages in a row for a feed of a few dozen posts: it never returns null, so a client would scroll forever`);
+  throw new Error(
+    `getFeed returned a nextCursor on 200 pages in a row for a feed of a few dozen posts: it never returns null, so a client would scroll forever`,
+  );
 }
 
 /** Describes how a feed differs from what was expected, for failure messages. */
@@ -165,9 +180,15 @@ describe('core', () => {
 
     const result = await w.service.publish(post);
 
-    expect(result, `publish() of an author with ${author.followers.length} followers (celebrityThreshold ${w.celebrityThreshold}) must report fannedOutTo: ${author.followers.length}, the number of feeds it wrote`).toEqual({ fannedOutTo: author.followers.length });
+    expect(
+      result,
+      `publish() of an author with ${author.followers.length} followers (celebrityThreshold ${w.celebrityThreshold}) must report fannedOutTo: ${author.followers.length}, the number of feeds it wrote`,
+    ).toEqual({ fannedOutTo: author.followers.length });
     const held = await holders(w.lab, post.id);
-    expect(held.entries, `the post id is in ${held.entries} places in Redis, but the author has ${author.followers.length} followers: an ordinary author's post is written into each follower's own feed at publish time (fan-out on write), so reading a feed is one cheap lookup. Pulling every author's posts at read time makes each feed view query everyone the reader follows`).toBeGreaterThanOrEqual(author.followers.length);
+    expect(
+      held.entries,
+      `the post id is in ${held.entries} places in Redis, but the author has ${author.followers.length} followers: an ordinary author's post is written into each follower's own feed at publish time (fan-out on write), so reading a feed is one cheap lookup. Pulling every author's posts at read time makes each feed view query everyone the reader follows`,
+    ).toBeGreaterThanOrEqual(author.followers.length);
     for (const follower of author.followers) {
       const feed = await w.service.getFeed(follower);
       expect(ids(feed.posts), `follower ${follower} does not see the post right after publish()`).toEqual([post.id]);
@@ -181,12 +202,21 @@ describe('core', () => {
 
     const result = await w.service.publish(post);
 
-    expect(result, `an author with ${celebrity.followers.length} followers is at or over celebrityThreshold (${w.celebrityThreshold}): publish() must not fan the post out, and report fannedOutTo: 0`).toEqual({ fannedOutTo: 0 });
+    expect(
+      result,
+      `an author with ${celebrity.followers.length} followers is at or over celebrityThreshold (${w.celebrityThreshold}): publish() must not fan the post out, and report fannedOutTo: 0`,
+    ).toEqual({ fannedOutTo: 0 });
     const held = await holders(w.lab, post.id);
-    expect(held.keys, `the celebrity's post id is in ${held.keys} Redis keys for ${celebrity.followers.length} followers. A celebrity's post must be stored once (say in the author's own timeline) and merged into feeds at read time: writing it into every follower's feed is millions of writes per post for an account with millions of followers`).toBeLessThanOrEqual(3);
+    expect(
+      held.keys,
+      `the celebrity's post id is in ${held.keys} Redis keys for ${celebrity.followers.length} followers. A celebrity's post must be stored once (say in the author's own timeline) and merged into feeds at read time: writing it into every follower's feed is millions of writes per post for an account with millions of followers`,
+    ).toBeLessThanOrEqual(3);
     for (const follower of celebrity.followers) {
       const feed = await w.service.getFeed(follower);
-      expect(ids(feed.posts), `follower ${follower} of a celebrity does not see the celebrity's post: getFeed() must merge the timelines of the celebrities the reader follows into the precomputed feed`).toEqual([post.id]);
+      expect(
+        ids(feed.posts),
+        `follower ${follower} of a celebrity does not see the celebrity's post: getFeed() must merge the timelines of the celebrities the reader follows into the precomputed feed`,
+      ).toEqual([post.id]);
     }
   });
 
@@ -198,8 +228,14 @@ describe('core', () => {
     const celebrity = await w.service.publish(w.post(atThreshold.id));
     const ordinary = await w.service.publish(w.post(below.id));
 
-    expect(celebrity.fannedOutTo, `an author with exactly celebrityThreshold (${w.celebrityThreshold}) followers was fanned out to ${celebrity.fannedOutTo} feeds: authors with AT LEAST the threshold are celebrities (>=, not >)`).toBe(0);
-    expect(ordinary.fannedOutTo, `an author with celebrityThreshold - 1 (${w.celebrityThreshold - 1}) followers must be fanned out to all of them`).toBe(w.celebrityThreshold - 1);
+    expect(
+      celebrity.fannedOutTo,
+      `an author with exactly celebrityThreshold (${w.celebrityThreshold}) followers was fanned out to ${celebrity.fannedOutTo} feeds: authors with AT LEAST the threshold are celebrities (>=, not >)`,
+    ).toBe(0);
+    expect(
+      ordinary.fannedOutTo,
+      `an author with celebrityThreshold - 1 (${w.celebrityThreshold - 1}) followers must be fanned out to all of them`,
+    ).toBe(w.celebrityThreshold - 1);
   });
 
   test('a feed merges pushed and pulled posts newest first, equal createdAt broken by id descending', async () => {
@@ -212,13 +248,18 @@ describe('core', () => {
     // Few distinct timestamps, so posts from different authors and both paths tie.
     const base = w.now();
     const moments = Array.from({ length: 4 }, (_, i) => base + i * randomInteger(1, 1000));
-    const posts = authors.flatMap((author) => Array.from({ length: 3 }, () => w.post(author.id, moments[randomInteger(0, 3)])));
+    const posts = authors.flatMap((author) =>
+      Array.from({ length: 3 }, () => w.post(author.id, moments[randomInteger(0, 3)])),
+    );
 
     for (const post of shuffle(posts)) await w.service.publish(post);
     const feed = await w.service.getFeed(reader, { limit: 50 });
 
     const expected = newestFirst(posts);
-    expect(ids(feed.posts), `the feed of a reader following 3 ordinary authors and 3 celebrities has ${difference(feed.posts, expected)}. Expected every post once, newest createdAt first, and posts with equal createdAt ordered by id, largest first, so that every page boundary is well defined`).toEqual(ids(expected));
+    expect(
+      ids(feed.posts),
+      `the feed of a reader following 3 ordinary authors and 3 celebrities has ${difference(feed.posts, expected)}. Expected every post once, newest createdAt first, and posts with equal createdAt ordered by id, largest first, so that every page boundary is well defined`,
+    ).toEqual(ids(expected));
     expect(feed.nextCursor, `all ${posts.length} posts fit in one page of 50, so nextCursor must be null`).toBeNull();
   });
 
@@ -236,8 +277,14 @@ describe('core', () => {
     const userFeed = await w.service.getFeed(user.id);
     const celebrityFeed = await w.service.getFeed(celebrity.id);
 
-    expect(ids(userFeed.posts), `the graph lists an ordinary author among their own followers (a self-follow edge) and their home feed has ${difference(userFeed.posts, [theirs])}. The home feed shows the accounts a user follows, never the user's own posts (the README decides this): publish() must leave the author out of the followers it writes to, or every user the graph stores as following themselves gets each of their own posts pushed back into their home feed`).toEqual([theirs.id]);
-    expect(ids(celebrityFeed.posts), `a celebrity the graph lists among their own followers has ${difference(celebrityFeed.posts, [theirs])} in their home feed: getFeed() must leave the reader out of the accounts whose timelines it pulls, or a celebrity's own posts fill their home feed`).toEqual([theirs.id]);
+    expect(
+      ids(userFeed.posts),
+      `the graph lists an ordinary author among their own followers (a self-follow edge) and their home feed has ${difference(userFeed.posts, [theirs])}. The home feed shows the accounts a user follows, never the user's own posts (the README decides this): publish() must leave the author out of the followers it writes to, or every user the graph stores as following themselves gets each of their own posts pushed back into their home feed`,
+    ).toEqual([theirs.id]);
+    expect(
+      ids(celebrityFeed.posts),
+      `a celebrity the graph lists among their own followers has ${difference(celebrityFeed.posts, [theirs])} in their home feed: getFeed() must leave the reader out of the accounts whose timelines it pulls, or a celebrity's own posts fill their home feed`,
+    ).toEqual([theirs.id]);
   });
 
   test('a feed keeps only the newest feedLength posts, whichever order they were published in', async () => {
@@ -251,9 +298,15 @@ describe('core', () => {
     const feed = await readAll(w.service, reader, 5);
 
     const expected = newestFirst(posts).slice(0, feedLength);
-    expect(ids(feed.posts), `feedLength is ${feedLength} and ${posts.length} posts were published (out of createdAt order, as happens with clock skew and retries); the feed has ${difference(feed.posts, expected)}. It must keep exactly the ${feedLength} newest, trimmed by createdAt, not by arrival`).toEqual(ids(expected));
+    expect(
+      ids(feed.posts),
+      `feedLength is ${feedLength} and ${posts.length} posts were published (out of createdAt order, as happens with clock skew and retries); the feed has ${difference(feed.posts, expected)}. It must keep exactly the ${feedLength} newest, trimmed by createdAt, not by arrival`,
+    ).toEqual(ids(expected));
     const largest = await largestKey(w.lab, posts);
-    expect(largest.count, `the Redis key "${largest.key}" holds ${largest.count} of the author's posts, more than feedLength (${feedLength}). Trim on every write (ZREMRANGEBYRANK, LTRIM): a feed that is never trimmed grows for as long as the account lives, across millions of users`).toBeLessThanOrEqual(feedLength);
+    expect(
+      largest.count,
+      `the Redis key "${largest.key}" holds ${largest.count} of the author's posts, more than feedLength (${feedLength}). Trim on every write (ZREMRANGEBYRANK, LTRIM): a feed that is never trimmed grows for as long as the account lives, across millions of users`,
+    ).toBeLessThanOrEqual(feedLength);
   });
 
   test("a celebrity's pulled timeline is bounded by feedLength too", async () => {
@@ -266,9 +319,15 @@ describe('core', () => {
     const feed = await readAll(w.service, celebrity.followers[0]!, 5);
 
     const expected = newestFirst(posts).slice(0, feedLength);
-    expect(ids(feed.posts), `a follower of a celebrity who published ${posts.length} posts sees ${difference(feed.posts, expected)}; expected the celebrity's ${feedLength} newest, newest first`).toEqual(ids(expected));
+    expect(
+      ids(feed.posts),
+      `a follower of a celebrity who published ${posts.length} posts sees ${difference(feed.posts, expected)}; expected the celebrity's ${feedLength} newest, newest first`,
+    ).toEqual(ids(expected));
     const largest = await largestKey(w.lab, posts);
-    expect(largest.count, `the Redis key "${largest.key}" holds ${largest.count} of the celebrity's posts, more than feedLength (${feedLength}): the timeline that readers pull from must be trimmed like any feed, or it grows without bound`).toBeLessThanOrEqual(feedLength);
+    expect(
+      largest.count,
+      `the Redis key "${largest.key}" holds ${largest.count} of the celebrity's posts, more than feedLength (${feedLength}): the timeline that readers pull from must be trimmed like any feed, or it grows without bound`,
+    ).toBeLessThanOrEqual(feedLength);
   });
 
   test('paging with nextCursor returns every post once, in order, in full pages', async () => {
@@ -282,12 +341,21 @@ describe('core', () => {
     const { posts: read, pages } = await readAll(w.service, reader, limit);
 
     const expected = newestFirst(posts);
-    expect(ids(read), `paging through ${posts.length} posts with limit ${limit} gave ${difference(read, expected)}`).toEqual(ids(expected));
+    expect(
+      ids(read),
+      `paging through ${posts.length} posts with limit ${limit} gave ${difference(read, expected)}`,
+    ).toEqual(ids(expected));
     const nonEmpty = pages.filter((page) => page.length > 0);
     for (const [i, page] of nonEmpty.slice(0, -1).entries()) {
-      expect(page.length, `page ${i + 1} has ${page.length} posts but limit is ${limit} and more posts follow: every page but the last must be full`).toBe(limit);
+      expect(
+        page.length,
+        `page ${i + 1} has ${page.length} posts but limit is ${limit} and more posts follow: every page but the last must be full`,
+      ).toBe(limit);
     }
-    expect(pages.length, `${posts.length} posts at ${limit} per page take ${Math.ceil(posts.length / limit)} pages; paging took ${pages.length}: nextCursor must be null on the last page, the one that holds the oldest post`).toBe(Math.ceil(posts.length / limit));
+    expect(
+      pages.length,
+      `${posts.length} posts at ${limit} per page take ${Math.ceil(posts.length / limit)} pages; paging took ${pages.length}: nextCursor must be null on the last page, the one that holds the oldest post`,
+    ).toBe(Math.ceil(posts.length / limit));
   });
 
   test('a feed whose length is an exact multiple of limit ends with a full page and a null nextCursor', async () => {
@@ -303,8 +371,14 @@ describe('core', () => {
     const { posts: read, pages } = await readAll(w.service, reader, limit);
 
     const expected = newestFirst(posts);
-    expect(ids(read), `paging through ${posts.length} posts with limit ${limit} gave ${difference(read, expected)}`).toEqual(ids(expected));
-    expect(pages.map((page) => page.length), `${posts.length} posts at limit ${limit} are exactly ${fullPages} full pages, but paging gave pages of ${pages.map((page) => page.length).join(', ')} posts: the last full page must carry nextCursor null. A cursor issued whenever a page is full sends every client that scrolls to the end one more request for an empty page, and shows "load more" where there is nothing more. Read limit + 1 entries to know whether another page exists`).toEqual(Array.from({ length: fullPages }, () => limit));
+    expect(
+      ids(read),
+      `paging through ${posts.length} posts with limit ${limit} gave ${difference(read, expected)}`,
+    ).toEqual(ids(expected));
+    expect(
+      pages.map((page) => page.length),
+      `${posts.length} posts at limit ${limit} are exactly ${fullPages} full pages, but paging gave pages of ${pages.map((page) => page.length).join(', ')} posts: the last full page must carry nextCursor null. A cursor issued whenever a page is full sends every client that scrolls to the end one more request for an empty page, and shows "load more" where there is nothing more. Read limit + 1 entries to know whether another page exists`,
+    ).toEqual(Array.from({ length: fullPages }, () => limit));
   });
 
   test('new posts arriving between pages neither repeat nor skip posts on the next page', async () => {
@@ -329,7 +403,10 @@ describe('core', () => {
 
     const expected = newestFirst(posts);
     expect(first.nextCursor, 'the first page of 20 posts must carry a nextCursor').not.toBeNull();
-    expect(ids([...first.posts, ...rest]), `${fresh.length} posts were published while the reader was on page 1; paging on gave ${difference([...first.posts, ...rest], expected)}. A cursor that is an offset shifts when newer posts arrive, so the next page repeats posts the reader has seen (or skips some after a delete). Encode the position of the last post served (createdAt and id) and read strictly after it`).toEqual(ids(expected));
+    expect(
+      ids([...first.posts, ...rest]),
+      `${fresh.length} posts were published while the reader was on page 1; paging on gave ${difference([...first.posts, ...rest], expected)}. A cursor that is an offset shifts when newer posts arrive, so the next page repeats posts the reader has seen (or skips some after a delete). Encode the position of the last post served (createdAt and id) and read strictly after it`,
+    ).toEqual(ids(expected));
   });
 
   test('a page boundary inside a run of posts with the same createdAt repeats and skips nothing', async () => {
@@ -338,7 +415,9 @@ describe('core', () => {
     const ordinary = w.author(1, [reader]);
     const celebrity = w.author(w.celebrityThreshold, [reader]);
     const moment = w.now() + 10_000;
-    const tied = Array.from({ length: randomInteger(9, 14) }, (_, i) => w.post((i % 3 ? ordinary : celebrity).id, moment));
+    const tied = Array.from({ length: randomInteger(9, 14) }, (_, i) =>
+      w.post((i % 3 ? ordinary : celebrity).id, moment),
+    );
     const older = Array.from({ length: 3 }, () => w.post(ordinary.id, moment - randomInteger(1, 500)));
     const posts = [...tied, ...older];
 
@@ -346,7 +425,10 @@ describe('core', () => {
     const { posts: read } = await readAll(w.service, reader, randomInteger(3, 4));
 
     const expected = newestFirst(posts);
-    expect(ids(read), `${tied.length} posts share one createdAt and pages split them; paging gave ${difference(read, expected)}. A cursor holding only createdAt cannot say where inside the run the last page stopped: it must hold the id as well, and ties must be ordered by id`).toEqual(ids(expected));
+    expect(
+      ids(read),
+      `${tied.length} posts share one createdAt and pages split them; paging gave ${difference(read, expected)}. A cursor holding only createdAt cannot say where inside the run the last page stopped: it must hold the id as well, and ties must be ordered by id`,
+    ).toEqual(ids(expected));
   });
 
   test('a page is hydrated with one batched read, in a constant number of round trips', async () => {
@@ -370,9 +452,18 @@ describe('core', () => {
       const byIdsCalls = w.table.byIds.callCount - byIds;
       const graphCalls = w.graphCalls() - graph;
       expect(page.posts.length, `${which} should hold ${limit} posts`).toBe(limit);
-      expect(byIdsCalls, `reading ${which} (${limit} posts) called posts.byIds ${byIdsCalls} times: hydrate the whole page with one batched call (SELECT … WHERE id IN (…)), not one query per post`).toBeLessThanOrEqual(2);
-      expect(w.lab.roundTrips.count, `reading ${which} for a reader who follows 3 ordinary authors and 8 celebrities took ${w.lab.roundTrips.count} Redis round trips (${w.lab.roundTrips.summary()}). Send the reads together (one pipeline, or commands sent at once with Promise.all, each batch one round trip): awaiting a round trip per post or per celebrity followed multiplies feed latency by the page size or by the number of celebrities`).toBeLessThanOrEqual(4);
-      expect(graphCalls, `reading ${which} made ${graphCalls} calls to the social graph: one following() call is enough. Asking followers() of every account the reader follows, to find the celebrities, costs hundreds of graph queries per feed view; remember who is a celebrity in Redis when they publish`).toBeLessThanOrEqual(2);
+      expect(
+        byIdsCalls,
+        `reading ${which} (${limit} posts) called posts.byIds ${byIdsCalls} times: hydrate the whole page with one batched call (SELECT … WHERE id IN (…)), not one query per post`,
+      ).toBeLessThanOrEqual(2);
+      expect(
+        w.lab.roundTrips.count,
+        `reading ${which} for a reader who follows 3 ordinary authors and 8 celebrities took ${w.lab.roundTrips.count} Redis round trips (${w.lab.roundTrips.summary()}). Send the reads together (one pipeline, or commands sent at once with Promise.all, each batch one round trip): awaiting a round trip per post or per celebrity followed multiplies feed latency by the page size or by the number of celebrities`,
+      ).toBeLessThanOrEqual(4);
+      expect(
+        graphCalls,
+        `reading ${which} made ${graphCalls} calls to the social graph: one following() call is enough. Asking followers() of every account the reader follows, to find the celebrities, costs hundreds of graph queries per feed view; remember who is a celebrity in Redis when they publish`,
+      ).toBeLessThanOrEqual(2);
       return page;
     };
 
@@ -399,10 +490,18 @@ describe('core', () => {
     const budget = 2 * (limit + 1) * (1 + 4) + 60;
 
     const first = await w.lab.roundTrips.during(() => w.service.getFeed(reader, { limit }));
-    const next = await w.lab.roundTrips.during(() => w.service.getFeed(reader, { limit, cursor: first.result.nextCursor! }));
+    const next = await w.lab.roundTrips.during(() =>
+      w.service.getFeed(reader, { limit, cursor: first.result.nextCursor! }),
+    );
 
-    for (const [which, cost] of [['the first page', first], ['the second page', next]] as const) {
-      expect(cost.elementsRead, `reading ${which} of ${limit} posts made Redis send back ${cost.elementsRead} items, for a reader who follows 2 ordinary authors and 4 celebrities with ${history} posts each (a page needs at most about ${budget}). Read only the newest limit + 1 entries of each timeline below the cursor (ZREVRANGEBYSCORE … LIMIT 0 n): reading whole histories makes every page cost as much as the biggest account's lifetime of posts`).toBeLessThanOrEqual(budget);
+    for (const [which, cost] of [
+      ['the first page', first],
+      ['the second page', next],
+    ] as const) {
+      expect(
+        cost.elementsRead,
+        `reading ${which} of ${limit} posts made Redis send back ${cost.elementsRead} items, for a reader who follows 2 ordinary authors and 4 celebrities with ${history} posts each (a page needs at most about ${budget}). Read only the newest limit + 1 entries of each timeline below the cursor (ZREVRANGEBYSCORE … LIMIT 0 n): reading whole histories makes every page cost as much as the biggest account's lifetime of posts`,
+      ).toBeLessThanOrEqual(budget);
     }
   });
 
@@ -420,9 +519,17 @@ describe('core', () => {
     for (const post of edited) w.table.rows.set(post.id, post);
     const after = await w.service.getFeed(reader);
 
-    expect(before.posts, 'getFeed() must return the posts as the posts table has them (hydrate the ids in the feed with posts.byIds)').toEqual(newestFirst(posts));
-    const stale = after.posts.filter((post) => posts.some((old) => old.id === post.id && old.text === post.text)).length;
-    expect(after.posts, `the feed was read, then ${edited.length} posts were edited in the table, and the next read shows the old text of ${stale} of them. getFeed() must hydrate every page from posts.byIds: post bodies copied into feeds at publish time, or cached in Redis at read time with nothing to invalidate them, keep serving a post after its author fixed it or a moderator redacted it, for as long as the key lives`).toEqual(newestFirst(edited));
+    expect(
+      before.posts,
+      'getFeed() must return the posts as the posts table has them (hydrate the ids in the feed with posts.byIds)',
+    ).toEqual(newestFirst(posts));
+    const stale = after.posts.filter((post) =>
+      posts.some((old) => old.id === post.id && old.text === post.text),
+    ).length;
+    expect(
+      after.posts,
+      `the feed was read, then ${edited.length} posts were edited in the table, and the next read shows the old text of ${stale} of them. getFeed() must hydrate every page from posts.byIds: post bodies copied into feeds at publish time, or cached in Redis at read time with nothing to invalidate them, keep serving a post after its author fixed it or a moderator redacted it, for as long as the key lives`,
+    ).toEqual(newestFirst(edited));
   });
 
   test('posts the table no longer has are skipped, even a whole page of them, and paging still reaches every older post', async () => {
@@ -440,8 +547,14 @@ describe('core', () => {
     const { posts: read } = await readAll(w.service, reader, limit);
 
     const expected = newestFirst(posts.filter((post) => !gone.includes(post)));
-    expect(read.every((post) => post && typeof post.id === 'string'), 'getFeed() returned undefined or null entries for posts missing from the table: skip them').toBe(true);
-    expect(ids(read), `${gone.length} posts were deleted from the table before the feed caught up (a delete event can lag), all ${limit} of the first page among them; paging with limit ${limit} gave ${difference(read, expected)}. Skip ids the table does not return and carry on, and build nextCursor from the last feed entry the page read, not the last post it returned: otherwise a page whose posts are all gone ends the feed, and one burst of deletions hides every older post from the reader`).toEqual(ids(expected));
+    expect(
+      read.every((post) => post && typeof post.id === 'string'),
+      'getFeed() returned undefined or null entries for posts missing from the table: skip them',
+    ).toBe(true);
+    expect(
+      ids(read),
+      `${gone.length} posts were deleted from the table before the feed caught up (a delete event can lag), all ${limit} of the first page among them; paging with limit ${limit} gave ${difference(read, expected)}. Skip ids the table does not return and carry on, and build nextCursor from the last feed entry the page read, not the last post it returned: otherwise a page whose posts are all gone ends the feed, and one burst of deletions hides every older post from the reader`,
+    ).toEqual(ids(expected));
   });
 
   test('deletePost removes the post from every feed, even while the table still returns it', async () => {
@@ -458,9 +571,21 @@ describe('core', () => {
     for (const reader of new Set([...ordinary.followers, ...celebrity.followers])) {
       const feed = await w.service.getFeed(reader);
       const shown = feed.posts.filter((post) => deleted.some((d) => d.id === post.id));
-      expect(shown.map((post) => post.authorId === ordinary.id ? 'pushed' : 'pulled'), `a deleted post (${shown.length} of them) is still in ${reader}'s feed. deletePost() must remove it from each follower's precomputed feed (pushed posts) and from the author's timeline (pulled posts); the feed must not rely on the table to hide it`).toEqual([]);
-      const kept = newestFirst(posts.filter((post) => !deleted.includes(post) && (post.authorId === ordinary.id ? ordinary : celebrity).followers.includes(reader)));
-      expect(ids(feed.posts), `after deletePost() ${reader}'s feed has ${difference(feed.posts, kept)}; only the deleted posts should be gone`).toEqual(ids(kept));
+      expect(
+        shown.map((post) => (post.authorId === ordinary.id ? 'pushed' : 'pulled')),
+        `a deleted post (${shown.length} of them) is still in ${reader}'s feed. deletePost() must remove it from each follower's precomputed feed (pushed posts) and from the author's timeline (pulled posts); the feed must not rely on the table to hide it`,
+      ).toEqual([]);
+      const kept = newestFirst(
+        posts.filter(
+          (post) =>
+            !deleted.includes(post) &&
+            (post.authorId === ordinary.id ? ordinary : celebrity).followers.includes(reader),
+        ),
+      );
+      expect(
+        ids(feed.posts),
+        `after deletePost() ${reader}'s feed has ${difference(feed.posts, kept)}; only the deleted posts should be gone`,
+      ).toEqual(ids(kept));
     }
   });
 
@@ -481,9 +606,15 @@ describe('core', () => {
 
     const readerFeed = await w.service.getFeed(reader);
     const otherFeed = await w.service.getFeed(other);
-    expect(ids(readerFeed.posts), `after unfollowing two authors the reader's feed has ${difference(readerFeed.posts, newestFirst(posts.filter((p) => p.authorId === stays.id)))}: unfollow() must remove the unfollowed author's posts already pushed into this reader's feed, and their pulled posts must no longer be merged in`).toEqual(ids(newestFirst(posts.filter((p) => p.authorId === stays.id))));
+    expect(
+      ids(readerFeed.posts),
+      `after unfollowing two authors the reader's feed has ${difference(readerFeed.posts, newestFirst(posts.filter((p) => p.authorId === stays.id)))}: unfollow() must remove the unfollowed author's posts already pushed into this reader's feed, and their pulled posts must no longer be merged in`,
+    ).toEqual(ids(newestFirst(posts.filter((p) => p.authorId === stays.id))));
     const otherExpected = newestFirst(posts.filter((p) => p.authorId !== stays.id));
-    expect(ids(otherFeed.posts), `the feed of another follower, who still follows both authors, has ${difference(otherFeed.posts, otherExpected)} after the reader unfollowed them: unfollow() must touch only the unfollowing user's feed`).toEqual(ids(otherExpected));
+    expect(
+      ids(otherFeed.posts),
+      `the feed of another follower, who still follows both authors, has ${difference(otherFeed.posts, otherExpected)} after the reader unfollowed them: unfollow() must touch only the unfollowing user's feed`,
+    ).toEqual(ids(otherExpected));
   });
 
   test('publish() to many followers does not make a round trip per follower', async () => {
@@ -494,7 +625,10 @@ describe('core', () => {
 
     await w.service.publish(post);
 
-    expect(w.lab.roundTrips.count, `publishing to 60 followers took ${w.lab.roundTrips.count} round trips (${w.lab.roundTrips.summary()}). Send the feed writes in pipelines (in chunks for big follower lists): one awaited write per follower makes a 10,000-follower post take 10,000 network round trips`).toBeLessThanOrEqual(15);
+    expect(
+      w.lab.roundTrips.count,
+      `publishing to 60 followers took ${w.lab.roundTrips.count} round trips (${w.lab.roundTrips.summary()}). Send the feed writes in pipelines (in chunks for big follower lists): one awaited write per follower makes a 10,000-follower post take 10,000 network round trips`,
+    ).toBeLessThanOrEqual(15);
   });
 
   test('concurrent publishes into the same follower feed all land', async () => {
@@ -505,7 +639,10 @@ describe('core', () => {
     await Promise.all(posts.map((post) => w.service.publish(post)));
     const feed = await w.service.getFeed(reader, { limit: 50 });
 
-    expect(ids(feed.posts), `25 authors published at the same moment and the shared follower's feed has ${difference(feed.posts, posts)}. Reading a feed, adding to it and writing it back loses concurrent updates; use a Redis structure that is updated in place (ZADD, LPUSH)`).toEqual(ids(newestFirst(posts)));
+    expect(
+      ids(feed.posts),
+      `25 authors published at the same moment and the shared follower's feed has ${difference(feed.posts, posts)}. Reading a feed, adding to it and writing it back loses concurrent updates; use a Redis structure that is updated in place (ZADD, LPUSH)`,
+    ).toEqual(ids(newestFirst(posts)));
   });
 
   test("a publish that another instance's publish into the same feed races at any round trip loses neither post", async () => {
@@ -535,10 +672,18 @@ describe('core', () => {
         const feed = await w.service.getFeed(reader, { limit: 100 });
         const largest = await largestKey(w.lab, [...older, ...landed]);
 
-        const when = raced ? `another FeedService published into the same follower's feed right before round trip ${at.trip + 1} of publish()` : 'publish() ran alone';
+        const when = raced
+          ? `another FeedService published into the same follower's feed right before round trip ${at.trip + 1} of publish()`
+          : 'publish() ran alone';
         expect('error' in at.outcome ? at.outcome.error : undefined, `${when}, and publish() failed`).toBeUndefined();
-        expect(ids(feed.posts), `${when}; with feedLength ${feedLength} the follower's feed then has ${difference(feed.posts, expected)}. Reading a feed, adding to it and writing it back loses concurrent updates: the write overwrites whatever the other instance added in between. Update the feed in place (ZADD, then trim by rank), so that every post of a busy follower's feed lands`).toEqual(ids(expected));
-        expect(largest.count, `${when}, and the Redis key "${largest.key}" then holds ${largest.count} of the follower's posts, more than feedLength (${feedLength}): each write must trim the feed, whatever the other one did`).toBeLessThanOrEqual(feedLength);
+        expect(
+          ids(feed.posts),
+          `${when}; with feedLength ${feedLength} the follower's feed then has ${difference(feed.posts, expected)}. Reading a feed, adding to it and writing it back loses concurrent updates: the write overwrites whatever the other instance added in between. Update the feed in place (ZADD, then trim by rank), so that every post of a busy follower's feed lands`,
+        ).toEqual(ids(expected));
+        expect(
+          largest.count,
+          `${when}, and the Redis key "${largest.key}" then holds ${largest.count} of the follower's posts, more than feedLength (${feedLength}): each write must trim the feed, whatever the other one did`,
+        ).toBeLessThanOrEqual(feedLength);
       },
     });
   });
@@ -553,8 +698,14 @@ describe('core', () => {
     for (const post of posts) await w.service.publish(post);
     const page = await w.service.getFeed(reader);
 
-    expect(empty, 'a user who follows nobody must get { posts: [], nextCursor: null }').toEqual({ posts: [], nextCursor: null });
-    expect(ids(page.posts), 'getFeed() without a limit must return the 20 newest posts (the default limit in the README)').toEqual(ids(newestFirst(posts).slice(0, 20)));
+    expect(empty, 'a user who follows nobody must get { posts: [], nextCursor: null }').toEqual({
+      posts: [],
+      nextCursor: null,
+    });
+    expect(
+      ids(page.posts),
+      'getFeed() without a limit must return the 20 newest posts (the default limit in the README)',
+    ).toEqual(ids(newestFirst(posts).slice(0, 20)));
     expect(page.nextCursor, 'more than 20 posts remain, so the first page must carry a nextCursor').not.toBeNull();
   });
 
@@ -565,10 +716,16 @@ describe('core', () => {
     for (let i = 0; i < 3; i++) await w.service.publish(w.post(author.id));
 
     for (const limit of [0, -randomInteger(1, 9), 2.5, 101, Number.NaN]) {
-      await expect(w.service.getFeed(reader, { limit }), `getFeed() with limit ${limit} must reject: the README allows integers from 1 to 100. An unchecked limit lets one request ask for a million posts`).rejects.toThrow();
+      await expect(
+        w.service.getFeed(reader, { limit }),
+        `getFeed() with limit ${limit} must reject: the README allows integers from 1 to 100. An unchecked limit lets one request ask for a million posts`,
+      ).rejects.toThrow();
     }
     for (const cursor of [randomText(2), `${randomInteger(1, 9)}`, 'e30', '%%%']) {
-      await expect(w.service.getFeed(reader, { cursor }), `getFeed() with the cursor ${JSON.stringify(cursor)}, which getFeed() never issued, must reject rather than guess a position or restart from page one`).rejects.toThrow();
+      await expect(
+        w.service.getFeed(reader, { cursor }),
+        `getFeed() with the cursor ${JSON.stringify(cursor)}, which getFeed() never issued, must reject rather than guess a position or restart from page one`,
+      ).rejects.toThrow();
     }
   });
 });
@@ -586,16 +743,25 @@ describe('staff', () => {
     const results = [];
     for (const post of after) results.push(await w.service.publish(post));
 
-    expect(results.map((r) => r.fannedOutTo), `the author now has ${w.celebrityThreshold - 1 + newcomers.length} followers, at or over the threshold of ${w.celebrityThreshold}: later posts must not be fanned out`).toEqual(after.map(() => 0));
+    expect(
+      results.map((r) => r.fannedOutTo),
+      `the author now has ${w.celebrityThreshold - 1 + newcomers.length} followers, at or over the threshold of ${w.celebrityThreshold}: later posts must not be fanned out`,
+    ).toEqual(after.map(() => 0));
     const expected = newestFirst([...before, ...after]);
     for (const follower of author.followers) {
       const { posts } = await readAll(w.service, follower, 3);
-      expect(ids(posts), `a follower from before the author became a celebrity sees ${difference(posts, expected)}. The posts pushed before the crossing and the ones pulled after must each appear once: don't lose the pushed ones, and if the author's timeline holds both, deduplicate by id when merging`).toEqual(ids(expected));
+      expect(
+        ids(posts),
+        `a follower from before the author became a celebrity sees ${difference(posts, expected)}. The posts pushed before the crossing and the ones pulled after must each appear once: don't lose the pushed ones, and if the author's timeline holds both, deduplicate by id when merging`,
+      ).toEqual(ids(expected));
     }
     for (const follower of newcomers) {
       const { posts } = await readAll(w.service, follower, 3);
-      expect(ids(posts).filter((id) => ids(after).includes(id)), 'a new follower of a celebrity must see the posts published since they followed').toEqual(ids(newestFirst(after)));
-      expect(new Set(ids(posts)).size, 'a post is shown twice in a new follower\'s feed').toBe(posts.length);
+      expect(
+        ids(posts).filter((id) => ids(after).includes(id)),
+        'a new follower of a celebrity must see the posts published since they followed',
+      ).toEqual(ids(newestFirst(after)));
+      expect(new Set(ids(posts)).size, "a post is shown twice in a new follower's feed").toBe(posts.length);
     }
   });
 
@@ -615,11 +781,17 @@ describe('staff', () => {
     const results = [];
     for (const post of after) results.push(await w.service.publish(post));
 
-    expect(results.map((r) => r.fannedOutTo), `the author is down to ${remaining.length} followers, below the threshold of ${w.celebrityThreshold}: posts must be pushed again`).toEqual(after.map(() => remaining.length));
+    expect(
+      results.map((r) => r.fannedOutTo),
+      `the author is down to ${remaining.length} followers, below the threshold of ${w.celebrityThreshold}: posts must be pushed again`,
+    ).toEqual(after.map(() => remaining.length));
     const expected = newestFirst([...before, ...after]);
     for (const follower of remaining) {
       const { posts } = await readAll(w.service, follower, 3);
-      expect(ids(posts), `a follower of an author who stopped being a celebrity sees ${difference(posts, expected)}. The posts published as a celebrity were never pushed, so they must still be pulled (the author is no longer a celebrity, but their old posts still live only in their timeline), and each post exactly once`).toEqual(ids(expected));
+      expect(
+        ids(posts),
+        `a follower of an author who stopped being a celebrity sees ${difference(posts, expected)}. The posts published as a celebrity were never pushed, so they must still be pulled (the author is no longer a celebrity, but their old posts still live only in their timeline), and each post exactly once`,
+      ).toEqual(ids(expected));
     }
   });
 
@@ -633,10 +805,19 @@ describe('staff', () => {
     const seenBefore = (await w.service.getFeed(author.followers[0]!)).posts.length;
     await drainAll(w.service);
 
-    expect(result, `in queued mode publish() must still report the number of followers the post is queued for (${author.followers.length})`).toEqual({ fannedOutTo: author.followers.length });
-    expect(heldBefore.entries < author.followers.length && seenBefore === 0, `in queued mode publish() must only enqueue the fan-out and return; it wrote the post into followers' feeds itself, so a post by a big account still blocks the request that published it`).toBe(true);
+    expect(
+      result,
+      `in queued mode publish() must still report the number of followers the post is queued for (${author.followers.length})`,
+    ).toEqual({ fannedOutTo: author.followers.length });
+    expect(
+      heldBefore.entries < author.followers.length && seenBefore === 0,
+      `in queued mode publish() must only enqueue the fan-out and return; it wrote the post into followers' feeds itself, so a post by a big account still blocks the request that published it`,
+    ).toBe(true);
     for (const follower of author.followers) {
-      expect(ids((await w.service.getFeed(follower)).posts), `after drainFanout() reported done, follower ${follower} does not see the queued post`).toEqual([post.id]);
+      expect(
+        ids((await w.service.getFeed(follower)).posts),
+        `after drainFanout() reported done, follower ${follower} does not see the queued post`,
+      ).toEqual([post.id]);
     }
   });
 
@@ -653,11 +834,26 @@ describe('staff', () => {
     const results = [first];
     for (let i = 0; i < 50 && !results.at(-1)!.done; i++) results.push(await w.service.drainFanout({ maxFeeds }));
 
-    expect(seen, `one drainFanout({ maxFeeds: ${maxFeeds} }) delivered the post to ${seen} of ${author.followers.length} followers: a worker must do a bounded batch per call, so one huge fan-out cannot hold a worker (and the posts queued behind it) for minutes`).toBeLessThanOrEqual(maxFeeds);
-    expect(seen, 'the first drainFanout() call delivered the post to nobody: each call must make progress').toBeGreaterThan(0);
-    expect(first.feedsWritten, `drainFanout() must report feedsWritten, the feeds it wrote in this call (${seen})`).toBe(seen);
-    expect(results.every((r) => r.feedsWritten <= maxFeeds), `a drainFanout() call reported more than maxFeeds (${maxFeeds}) feeds written: ${results.map((r) => r.feedsWritten).join(', ')}`).toBe(true);
-    expect(results.reduce((sum, r) => sum + r.feedsWritten, 0), `the calls together reported ${results.reduce((sum, r) => sum + r.feedsWritten, 0)} feeds written for a post queued for ${author.followers.length} followers`).toBe(author.followers.length);
+    expect(
+      seen,
+      `one drainFanout({ maxFeeds: ${maxFeeds} }) delivered the post to ${seen} of ${author.followers.length} followers: a worker must do a bounded batch per call, so one huge fan-out cannot hold a worker (and the posts queued behind it) for minutes`,
+    ).toBeLessThanOrEqual(maxFeeds);
+    expect(
+      seen,
+      'the first drainFanout() call delivered the post to nobody: each call must make progress',
+    ).toBeGreaterThan(0);
+    expect(
+      first.feedsWritten,
+      `drainFanout() must report feedsWritten, the feeds it wrote in this call (${seen})`,
+    ).toBe(seen);
+    expect(
+      results.every((r) => r.feedsWritten <= maxFeeds),
+      `a drainFanout() call reported more than maxFeeds (${maxFeeds}) feeds written: ${results.map((r) => r.feedsWritten).join(', ')}`,
+    ).toBe(true);
+    expect(
+      results.reduce((sum, r) => sum + r.feedsWritten, 0),
+      `the calls together reported ${results.reduce((sum, r) => sum + r.feedsWritten, 0)} feeds written for a post queued for ${author.followers.length} followers`,
+    ).toBe(author.followers.length);
     expect(results.at(-1)!.done, 'drainFanout() never reported done: true').toBe(true);
   });
 
@@ -671,13 +867,18 @@ describe('staff', () => {
     await drainAll(worker);
 
     for (const follower of author.followers) {
-      expect(ids((await worker.getFeed(follower)).posts), "a second FeedService over the same Redis drained the queue, but the posts never reached the followers: the queue must live in Redis, not in the publishing process's memory, which a deploy or a crash wipes").toEqual(ids(newestFirst(posts)));
+      expect(
+        ids((await worker.getFeed(follower)).posts),
+        "a second FeedService over the same Redis drained the queue, but the posts never reached the followers: the queue must live in Redis, not in the publishing process's memory, which a deploy or a crash wipes",
+      ).toEqual(ids(newestFirst(posts)));
     }
   });
 
   // The longer timeout is for designs that drain with Lua scripts, which the mock runs slowly;
   // the reference takes about 150 ms here.
-  test('a worker that dies at any point of a drain loses no fan-out and duplicates none', { timeout: 30_000 }, async () => {
+  test('a worker that dies at any point of a drain loses no fan-out and duplicates none', {
+    timeout: 30_000,
+  }, async () => {
     // The worker's connection drops after 0, 1, 2… round trips of its drain: the process is gone.
     // The follower count is drawn once, so every trip cuts the same drain.
     const followers = randomInteger(3, 4);
@@ -696,10 +897,15 @@ describe('staff', () => {
         const restarted = make(lab.connect());
         await drainAll(restarted, 2);
 
-        const what = at.finishedFirst ? 'the worker drained the whole queue' : `the worker's connection dropped ${describeCut(at)} of drainFanout()`;
+        const what = at.finishedFirst
+          ? 'the worker drained the whole queue'
+          : `the worker's connection dropped ${describeCut(at)} of drainFanout()`;
         for (const follower of author.followers) {
           const feed = await restarted.getFeed(follower);
-          expect(ids(feed.posts), `${what}, then a restarted worker drained the queue; follower ${follower} has ${difference(feed.posts, posts)}. Remove a job from the queue only after its feeds are written (peek, or move it to a processing list and retry it after fanoutLeaseMs); popping it first loses it when the worker dies`).toEqual(ids(newestFirst(posts)));
+          expect(
+            ids(feed.posts),
+            `${what}, then a restarted worker drained the queue; follower ${follower} has ${difference(feed.posts, posts)}. Remove a job from the queue only after its feeds are written (peek, or move it to a processing list and retry it after fanoutLeaseMs); popping it first loses it when the worker dies`,
+          ).toEqual(ids(newestFirst(posts)));
         }
         await lab.close();
       },
@@ -719,7 +925,10 @@ describe('staff', () => {
     await drainAll(w.service, 3);
 
     for (const follower of author.followers) {
-      expect(ids((await w.service.getFeed(follower)).posts), `a post deleted while its fan-out was half done reached follower ${follower}'s feed after the delete. deletePost() must cancel the queued work (or the worker must check for it) so that the remaining batches do not put it back`).toEqual([kept.id]);
+      expect(
+        ids((await w.service.getFeed(follower)).posts),
+        `a post deleted while its fan-out was half done reached follower ${follower}'s feed after the delete. deletePost() must cancel the queued work (or the worker must check for it) so that the remaining batches do not put it back`,
+      ).toEqual([kept.id]);
     }
   });
 
@@ -734,9 +943,14 @@ describe('staff', () => {
     await w.service.unfollow(leaver!, author.id);
     await drainAll(w.service);
 
-    expect(ids((await w.service.getFeed(leaver!)).posts), "a user unfollowed the author after publish() but before the queued fan-out ran, and still received the post: the worker must use the follower list as it is when it writes (read the graph at drain time), not a snapshot taken at publish time").toEqual([]);
+    expect(
+      ids((await w.service.getFeed(leaver!)).posts),
+      'a user unfollowed the author after publish() but before the queued fan-out ran, and still received the post: the worker must use the follower list as it is when it writes (read the graph at drain time), not a snapshot taken at publish time',
+    ).toEqual([]);
     for (const follower of stayers) {
-      expect(ids((await w.service.getFeed(follower)).posts), `follower ${follower} did not get the post`).toEqual([post.id]);
+      expect(ids((await w.service.getFeed(follower)).posts), `follower ${follower} did not get the post`).toEqual([
+        post.id,
+      ]);
     }
   });
 });

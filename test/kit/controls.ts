@@ -68,7 +68,11 @@ export async function waitFor(condition: () => boolean, timeoutMs?: number): Pro
  * waitFor for a condition that needs Redis to check (keys left, a TTL): reads until
  * `done(reading)` holds or patience runs out, and returns the last reading for the message.
  */
-export async function readUntil<T>(read: () => Promise<T>, done: (reading: T) => boolean, timeoutMs?: number): Promise<T> {
+export async function readUntil<T>(
+  read: () => Promise<T>,
+  done: (reading: T) => boolean,
+  timeoutMs?: number,
+): Promise<T> {
   const more = patience(timeoutMs);
   for (;;) {
     const reading = await read();

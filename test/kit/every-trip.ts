@@ -77,9 +77,12 @@ async function everyTrip<S extends { lab: LabRedis }, T>(scenario: TripScenario<
     const { finishedFirst, cut } = await once(trip, 0);
     if (finishedFirst) return;
     // A plain pipeline is not atomic: the connection can drop after some of its commands.
-    if (fault.insidePipelines && cut?.kind === 'pipeline') for (let inside = 1; inside < cut.size; inside++) await once(trip, inside);
+    if (fault.insidePipelines && cut?.kind === 'pipeline')
+      for (let inside = 1; inside < cut.size; inside++) await once(trip, inside);
   }
-  throw new Error(`The operation under test still had not finished after ${upTo} Redis round trips with ${fault.what}: it retries forever, or makes a round trip per item where one batch would do.`);
+  throw new Error(
+    `The operation under test still had not finished after ${upTo} Redis round trips with ${fault.what}: it retries forever, or makes a round trip per item where one batch would do.`,
+  );
 }
 
 /**
@@ -100,7 +103,9 @@ export function crashAtEveryTrip<S extends { lab: LabRedis }, T>(scenario: TripS
  * Runs `race` (another client's write, a second worker's call) right before round trip k of
  * `act`, for every k, until `act` finishes before trip k.
  */
-export function raceAtEveryTrip<S extends { lab: LabRedis }, T>(scenario: TripScenario<S, T> & { race(state: S): Promise<unknown> }): Promise<void> {
+export function raceAtEveryTrip<S extends { lab: LabRedis }, T>(
+  scenario: TripScenario<S, T> & { race(state: S): Promise<unknown> },
+): Promise<void> {
   return everyTrip(scenario, {
     what: 'a race before each',
     arm: (state, trip) => state.lab.roundTrips.beforeTrip(trip, () => scenario.race(state)),
@@ -112,7 +117,9 @@ export function raceAtEveryTrip<S extends { lab: LabRedis }, T>(scenario: TripSc
 /** Where a crash fell, for failure messages: "after 2 round trips", or inside a pipeline. */
 export function describeCut(at: Pick<AtTrip<unknown>, 'trip' | 'inside'>): string {
   const trips = `after ${at.trip} round trip${at.trip === 1 ? '' : 's'}`;
-  return at.inside ? `${trips} and ${at.inside} command${at.inside === 1 ? '' : 's'} of the next pipeline (a pipeline is sent at once but is not atomic; MULTI is)` : trips;
+  return at.inside
+    ? `${trips} and ${at.inside} command${at.inside === 1 ? '' : 's'} of the next pipeline (a pipeline is sent at once but is not atomic; MULTI is)`
+    : trips;
 }
 
 /** The keys of the test's keyspace that never expire: what a crash between two commands leaves. */

@@ -22,7 +22,22 @@ export type CommandRunner = (name: string, args: string[]) => unknown;
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 
 // Commands whose OK / type-name replies are status replies, which Lua sees as {ok=…}.
-const STATUS_REPLIES = new Set(['set', 'mset', 'rename', 'hmset', 'ltrim', 'lset', 'setex', 'psetex', 'type', 'ping', 'flushdb', 'watch', 'unwatch', 'select']);
+const STATUS_REPLIES = new Set([
+  'set',
+  'mset',
+  'rename',
+  'hmset',
+  'ltrim',
+  'lset',
+  'setex',
+  'psetex',
+  'type',
+  'ping',
+  'flushdb',
+  'watch',
+  'unwatch',
+  'select',
+]);
 
 const PRELUDE = `
 redis = {}
@@ -62,7 +77,10 @@ export class LuaEngine {
     lualib.luaL_openlibs(this.L);
     this.defineFunction('__lab_call', (L: any) => this.call(L));
     this.defineFunction('__lab_sha1', (L: any) => (lua.lua_pushstring(L, toLua(sha1(this.toStringArg(L, 1)))), 1));
-    this.defineFunction('__lab_json_encode', (L: any) => (lua.lua_pushstring(L, toLua(JSON.stringify(this.toJs(L, 1)))), 1));
+    this.defineFunction(
+      '__lab_json_encode',
+      (L: any) => (lua.lua_pushstring(L, toLua(JSON.stringify(this.toJs(L, 1)))), 1),
+    );
     this.defineFunction('__lab_json_decode', (L: any) => {
       let value: unknown;
       try {
@@ -75,7 +93,8 @@ export class LuaEngine {
     });
     lua.lua_pushlightuserdata(this.L, this.jsonNull);
     lua.lua_setglobal(this.L, toLua('__lab_json_null'));
-    if (lauxlib.luaL_dostring(this.L, toLua(PRELUDE)) !== 0) throw new Error(`Lua prelude: ${toJs(lua.lua_tostring(this.L, -1))}`);
+    if (lauxlib.luaL_dostring(this.L, toLua(PRELUDE)) !== 0)
+      throw new Error(`Lua prelude: ${toJs(lua.lua_tostring(this.L, -1))}`);
   }
 
   /**
@@ -198,7 +217,8 @@ export class LuaEngine {
   /** A command's reply as a script sees it. */
   private pushReply(L: any, value: unknown): void {
     if (value === null || value === undefined) return lua.lua_pushboolean(L, false);
-    if (typeof value === 'number') return Number.isInteger(value) ? lua.lua_pushinteger(L, value) : lua.lua_pushstring(L, toLua(String(value)));
+    if (typeof value === 'number')
+      return Number.isInteger(value) ? lua.lua_pushinteger(L, value) : lua.lua_pushstring(L, toLua(String(value)));
     if (typeof value === 'string') return lua.lua_pushstring(L, toLua(value));
     if (typeof value === 'boolean') return lua.lua_pushinteger(L, value ? 1 : 0);
     if (Buffer.isBuffer(value)) return lua.lua_pushstring(L, toLua(value.toString()));
@@ -225,7 +245,8 @@ export class LuaEngine {
   private pushJs(L: any, value: unknown): void {
     if (value === null) return lua.lua_pushlightuserdata(L, this.jsonNull);
     if (typeof value === 'boolean') return lua.lua_pushboolean(L, value);
-    if (typeof value === 'number') return Number.isInteger(value) ? lua.lua_pushinteger(L, value) : lua.lua_pushnumber(L, value);
+    if (typeof value === 'number')
+      return Number.isInteger(value) ? lua.lua_pushinteger(L, value) : lua.lua_pushnumber(L, value);
     if (typeof value === 'string') return lua.lua_pushstring(L, toLua(value));
     if (Array.isArray(value)) {
       lua.lua_createtable(L, value.length, 0);
@@ -266,7 +287,8 @@ export class LuaEngine {
           lua.lua_pop(L, 1);
         }
         if (entries.length === 0) return {};
-        if (length > 0 && entries.length === length) return Array.from({ length }, (_, i) => entries.find(([k]) => k === i + 1)?.[1] ?? null);
+        if (length > 0 && entries.length === length)
+          return Array.from({ length }, (_, i) => entries.find(([k]) => k === i + 1)?.[1] ?? null);
         return Object.fromEntries(entries.map(([k, v]) => [String(k), v]));
       }
       default:

@@ -16,7 +16,6 @@ interface MockInternals {
 }
 type MockClient = Redis & MockInternals;
 
-
 /** Thrown for a command the mock cannot run; the message tells the learner what to do instead. */
 export class MockLimitError extends Error {
   override name = 'MockLimitError';
@@ -49,7 +48,10 @@ function isIntegerString(value: unknown): boolean {
   return /^-?\d+$/.test(String(value)) && Number.isSafeInteger(Number(value));
 }
 
-function expireTime(mock: MockInternals & { expires: { get(key: string): number | undefined; has(key: string): boolean } }, key: string) {
+function expireTime(
+  mock: MockInternals & { expires: { get(key: string): number | undefined; has(key: string): boolean } },
+  key: string,
+) {
   return mock.expires.has(key) ? mock.expires.get(key) : undefined;
 }
 
@@ -91,14 +93,23 @@ const overrides: Record<string, (raw: Raw) => Raw> = {
   zadd: () =>
     function (this: MockInternals, key: string, ...args: unknown[]) {
       const flags = new Set<string>();
-      while (args.length && typeof args[0] === 'string' && ['NX', 'XX', 'GT', 'LT', 'CH', 'INCR'].includes(upper(args[0]) as string)) {
+      while (
+        args.length &&
+        typeof args[0] === 'string' &&
+        ['NX', 'XX', 'GT', 'LT', 'CH', 'INCR'].includes(upper(args[0]) as string)
+      ) {
         flags.add(upper(args.shift()) as string);
       }
       if (args.length === 0 || args.length % 2 !== 0) throw new Error('ERR syntax error');
-      if ((flags.has('NX') && flags.has('XX')) || (flags.has('NX') && (flags.has('GT') || flags.has('LT'))) || (flags.has('GT') && flags.has('LT'))) {
+      if (
+        (flags.has('NX') && flags.has('XX')) ||
+        (flags.has('NX') && (flags.has('GT') || flags.has('LT'))) ||
+        (flags.has('GT') && flags.has('LT'))
+      ) {
         throw new Error('ERR GT, LT, and/or NX options at the same time are not compatible');
       }
-      if (flags.has('INCR') && args.length > 2) throw new Error('ERR INCR option supports a single increment-element pair');
+      if (flags.has('INCR') && args.length > 2)
+        throw new Error('ERR INCR option supports a single increment-element pair');
       const pairs: Array<[number, string]> = [];
       for (let i = 0; i < args.length; i += 2) {
         const score = Number(args[i] === '+inf' ? Infinity : args[i] === '-inf' ? -Infinity : args[i]);
@@ -106,7 +117,8 @@ const overrides: Record<string, (raw: Raw) => Raw> = {
         pairs.push([score, String(args[i + 1])]);
       }
       let set: Map<string, { score: number; value: string }> | undefined = this.data.get(key);
-      if (set !== undefined && !(set instanceof Map)) throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+      if (set !== undefined && !(set instanceof Map))
+        throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
       set ??= new Map();
       let added = 0;
       let changed = 0;
@@ -115,7 +127,8 @@ const overrides: Record<string, (raw: Raw) => Raw> = {
         const current = set.get(member);
         if (current ? flags.has('NX') : flags.has('XX')) continue;
         const next = flags.has('INCR') && current ? current.score + score : score;
-        if (current && ((flags.has('GT') && !(next > current.score)) || (flags.has('LT') && !(next < current.score)))) continue;
+        if (current && ((flags.has('GT') && !(next > current.score)) || (flags.has('LT') && !(next < current.score))))
+          continue;
         if (!current) added += 1;
         else if (current.score !== next) changed += 1;
         set.set(member, { score: next, value: member });
@@ -187,7 +200,10 @@ function luaOf(client: MockClient): LuaEngine {
  * state alive. This empties the data and hands the Lua engine to the next server.
  */
 export function releaseMockServer(client: Redis) {
-  const internals = client as unknown as { context?: { data: { clear(): void }; expires: { clear(): void } }; options: { port: number } };
+  const internals = client as unknown as {
+    context?: { data: { clear(): void }; expires: { clear(): void } };
+    options: { port: number };
+  };
   internals.context?.data.clear();
   internals.context?.expires.clear();
   for (const { base } of servers.get(internals.options.port)?.values() ?? []) base.disconnect();
@@ -227,11 +243,17 @@ function conditionalExpire(raw: Raw, unitMs: number): Raw {
       const current = expireTime(this, key);
       const next = Date.now() + Number(amount) * unitMs;
       const allowed =
-        word === 'NX' ? current === undefined
-        : word === 'XX' ? current !== undefined
-        : word === 'GT' ? current !== undefined && next > current
-        : word === 'LT' ? current === undefined || next < current
-        : (() => { throw new Error(`ERR Unsupported option ${condition}`); })();
+        word === 'NX'
+          ? current === undefined
+          : word === 'XX'
+            ? current !== undefined
+            : word === 'GT'
+              ? current !== undefined && next > current
+              : word === 'LT'
+                ? current === undefined || next < current
+                : (() => {
+                    throw new Error(`ERR Unsupported option ${condition}`);
+                  })();
       if (!allowed) return 0;
     }
     return raw.call(this, key, amount);
@@ -243,7 +265,9 @@ function integerOnly(raw: Raw): Raw {
     const current = this.data.get(key);
     if (current !== undefined && (typeof current !== 'string' || !isIntegerString(current))) {
       throw new Error(
-        typeof current === 'string' ? 'ERR value is not an integer or out of range' : 'WRONGTYPE Operation against a key holding the wrong kind of value',
+        typeof current === 'string'
+          ? 'ERR value is not an integer or out of range'
+          : 'WRONGTYPE Operation against a key holding the wrong kind of value',
       );
     }
     return raw.call(this, key, ...rest);
@@ -268,7 +292,9 @@ function captureRawCommands(client: MockClient) {
   }
   new Capture(client);
   if (rawCommands.size < 100 || !rawCommands.has('get')) {
-    throw new Error(`test/kit/mock-redis.ts could not read ioredis-mock's command table (${rawCommands.size} commands): the pinned version changed. See docs/redis-mock.md.`);
+    throw new Error(
+      `test/kit/mock-redis.ts could not read ioredis-mock's command table (${rawCommands.size} commands): the pinned version changed. See docs/redis-mock.md.`,
+    );
   }
 }
 
@@ -279,7 +305,12 @@ function captureRawCommands(client: MockClient) {
  * Each command's error stays in its own slot, `[error, undefined]`, as ioredis gives. A MULTI
  * whose watched keys changed since WATCH returns null, and EXEC always ends the WATCH.
  */
-function labBatch(client: MockClient, direct: Record<string, (...args: unknown[]) => Promise<unknown>>, transaction: boolean, initial: unknown[][] = []): unknown {
+function labBatch(
+  client: MockClient,
+  direct: Record<string, (...args: unknown[]) => Promise<unknown>>,
+  transaction: boolean,
+  initial: unknown[][] = [],
+): unknown {
   const queue: Array<[string, unknown[]]> = [];
   const batch: Record<string, unknown> = {
     get length() {
@@ -292,13 +323,24 @@ function labBatch(client: MockClient, direct: Record<string, (...args: unknown[]
         result = Promise.resolve(null);
       } else {
         const replies = commands.map(([name, args]) => direct[name]!(...args));
-        result = Promise.all(replies.map((reply) => reply.then((value) => [null, value], (error) => [error, undefined])));
+        result = Promise.all(
+          replies.map((reply) =>
+            reply.then(
+              (value) => [null, value],
+              (error) => [error, undefined],
+            ),
+          ),
+        );
       }
       if (transaction) {
         client.dirty = false;
         client.watching.clear();
       }
-      if (callback) result.then((value) => callback(null, value), (error) => callback(error, undefined));
+      if (callback)
+        result.then(
+          (value) => callback(null, value),
+          (error) => callback(error, undefined),
+        );
       return result;
     },
     discard() {
@@ -321,7 +363,9 @@ function labBatch(client: MockClient, direct: Record<string, (...args: unknown[]
 }
 
 /** Whether EXEC must abort: a watched key was written, or expired, since WATCH. */
-function isDirty(client: MockClient & { expires?: { has(key: string): boolean; isExpired(key: string): boolean } }): boolean {
+function isDirty(
+  client: MockClient & { expires?: { has(key: string): boolean; isExpired(key: string): boolean } },
+): boolean {
   if (client.dirty) return true;
   for (const key of client.watching) if (client.expires?.has(key) && client.expires.isExpired(key)) return true;
   return false;
@@ -342,12 +386,15 @@ function serverFor(port: number, keyPrefix: string) {
   if (!byPrefix) servers.set(port, (byPrefix = new Map()));
   let server = byPrefix.get(keyPrefix);
   if (!server) {
-    const base = new (RedisMock as any)({ port, keyPrefix }) as MockClient & { context: { modifiedKeyEvents: { setMaxListeners(n: number): void } } };
+    const base = new (RedisMock as any)({ port, keyPrefix }) as MockClient & {
+      context: { modifiedKeyEvents: { setMaxListeners(n: number): void } };
+    };
     if (rawCommands.size === 0) captureRawCommands(base);
     // Every connection of a test listens for writes to its watched keys.
     base.context.modifiedKeyEvents.setMaxListeners(0);
     const direct: Record<string, Command> = {};
-    for (const name of Object.keys(base)) if (typeof (base as any)[name] === 'function') direct[name] = (base as any)[name];
+    for (const name of Object.keys(base))
+      if (typeof (base as any)[name] === 'function') direct[name] = (base as any)[name];
     byPrefix.set(keyPrefix, (server = { base, direct }));
   }
   return server;
@@ -356,7 +403,14 @@ function serverFor(port: number, keyPrefix: string) {
 /** A mock client over the data of mock server `port`; clients with the same port share data. */
 export function createMockRedis(port: number, keyPrefix = ''): Redis {
   const server = serverFor(port, keyPrefix);
-  const client = Object.create(server.base) as MockClient & { context: { modifiedKeyEvents: { on(e: string, f: (key: string) => void): void; off(e: string, f: (key: string) => void): void } } };
+  const client = Object.create(server.base) as MockClient & {
+    context: {
+      modifiedKeyEvents: {
+        on(e: string, f: (key: string) => void): void;
+        off(e: string, f: (key: string) => void): void;
+      };
+    };
+  };
   const direct = Object.create(server.direct) as Record<string, Command>;
   const own = (name: string, command: Command) => {
     (client as any)[name] = command;
@@ -398,7 +452,8 @@ export function createMockRedis(port: number, keyPrefix = ''): Redis {
   });
 
   (client as any).pipeline = (commands?: unknown[][]) => labBatch(client, direct, false, commands);
-  (client as any).multi = (commands?: unknown[][] | { pipeline?: boolean }) => labBatch(client, direct, true, Array.isArray(commands) ? commands : []);
+  (client as any).multi = (commands?: unknown[][] | { pipeline?: boolean }) =>
+    labBatch(client, direct, true, Array.isArray(commands) ? commands : []);
 
   (client as any).defineCommand = (name: string, definition: { numberOfKeys?: number; lua: string }) => {
     const script = String(definition.lua);

@@ -33,9 +33,31 @@ function next(): number {
 
 /** An integer from min to max, both included. */
 export const randomInteger = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
-export const randomId = (prefix = 'id') => `${prefix}-${Array.from({ length: 8 }, () => '0123456789abcdef'[randomInteger(0, 15)]).join('')}`;
+export const randomId = (prefix = 'id') =>
+  `${prefix}-${Array.from({ length: 8 }, () => '0123456789abcdef'[randomInteger(0, 15)]).join('')}`;
 
-const WORDS = ['amber', 'basalt', 'cedar', 'delta', 'ember', 'fjord', 'garnet', 'harbor', 'iris', 'jade', 'kelp', 'lumen', 'maple', 'nova', 'onyx', 'pine', 'quartz', 'rune', 'sage', 'tide'];
+const WORDS = [
+  'amber',
+  'basalt',
+  'cedar',
+  'delta',
+  'ember',
+  'fjord',
+  'garnet',
+  'harbor',
+  'iris',
+  'jade',
+  'kelp',
+  'lumen',
+  'maple',
+  'nova',
+  'onyx',
+  'pine',
+  'quartz',
+  'rune',
+  'sage',
+  'tide',
+];
 export const randomWord = () => WORDS[randomInteger(0, WORDS.length - 1)]!;
 export const randomText = (words = 4) => Array.from({ length: words }, randomWord).join(' ');
 

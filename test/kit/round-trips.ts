@@ -106,7 +106,12 @@ export class RoundTripLog {
    * `partly(m)` sends only the first m commands of a plain pipeline: the connection dropped while
    * the rest were on their way. A transaction is all or nothing, so it has no `partly`.
    */
-  private send<T>(client: object, send: Send, run: () => Promise<T>, partly?: (m: number) => Promise<unknown>): Promise<T> {
+  private send<T>(
+    client: object,
+    send: Send,
+    run: () => Promise<T>,
+    partly?: (m: number) => Promise<unknown>,
+  ): Promise<T> {
     if (this.interleaving.getStore()) return run();
     let current = this.open.get(client);
     if (!current || current.answered) {
@@ -114,7 +119,9 @@ export class RoundTripLog {
       if (this.breakAt !== null && index >= this.breakAt) {
         this.refused++;
         this.lastRefused ??= send;
-        const lost = new Error(`Connection lost (injected by the test) during a ${send.kind} of ${send.size}, after ${this.cutInside} of its commands`);
+        const lost = new Error(
+          `Connection lost (injected by the test) during a ${send.kind} of ${send.size}, after ${this.cutInside} of its commands`,
+        );
         if (index === this.breakAt && this.cutInside > 0 && partly && send.size > this.cutInside) {
           this.trips.push({ sends: [send] });
           return partly(this.cutInside).then(() => Promise.reject(lost));
@@ -136,7 +143,9 @@ export class RoundTripLog {
     return reply.then(
       (value) => {
         opened.answered = true;
-        this.elementsRead += countElements(send.kind === 'command' ? value : (value as Array<[unknown, unknown]> | null)?.map((slot) => slot?.[1]));
+        this.elementsRead += countElements(
+          send.kind === 'command' ? value : (value as Array<[unknown, unknown]> | null)?.map((slot) => slot?.[1]),
+        );
         return value;
       },
       (error) => {
@@ -206,7 +215,13 @@ export class RoundTripLog {
         const recorder: any = new Proxy(batch, {
           get(target, property, receiver) {
             const value = Reflect.get(target, property, receiver);
-            if (typeof property !== 'string' || typeof value !== 'function' || property === 'exec' || property.startsWith('_')) return value;
+            if (
+              typeof property !== 'string' ||
+              typeof value !== 'function' ||
+              property === 'exec' ||
+              property.startsWith('_')
+            )
+              return value;
             return (...args: unknown[]) => {
               queued.push([property, args]);
               const result = value.apply(target, args);
@@ -217,13 +232,14 @@ export class RoundTripLog {
         batch.exec = (...execArgs: unknown[]) => {
           const size = queued.length;
           const kind = name === 'multi' ? 'transaction' : 'pipeline';
-          const partly = kind === 'pipeline'
-            ? (m: number) => {
-                const first = original.apply(client, []);
-                for (const [command, args] of queued.slice(0, m)) first[command](...args);
-                return first.exec();
-              }
-            : undefined;
+          const partly =
+            kind === 'pipeline'
+              ? (m: number) => {
+                  const first = original.apply(client, []);
+                  for (const [command, args] of queued.slice(0, m)) first[command](...args);
+                  return first.exec();
+                }
+              : undefined;
           return this.send(client, { kind, command: name, size }, () => exec.apply(batch, execArgs), partly);
         };
         return recorder;
@@ -233,7 +249,8 @@ export class RoundTripLog {
     target.defineCommand = (name: string, definition: unknown) => {
       defineCommand.call(client, name, definition);
       const command = target[name];
-      target[name] = (...args: unknown[]) => this.send(client, { kind: 'command', command: name, size: 1 }, () => command.apply(client, args));
+      target[name] = (...args: unknown[]) =>
+        this.send(client, { kind: 'command', command: name, size: 1 }, () => command.apply(client, args));
     };
     return client;
   }

@@ -29,7 +29,10 @@ beforeEach((context) => {
   context.onTestFinished(({ task }) => {
     const failed = task.result?.state === 'fail';
     const message = failed ? (task.result?.errors ?? []).map(describeError).join('\n') : undefined;
-    heartbeat.postMessage({ file, finished: { name, status: failed ? 'fail' : 'pass', ...(message && { message }) } } satisfies Heartbeat);
+    heartbeat.postMessage({
+      file,
+      finished: { name, status: failed ? 'fail' : 'pass', ...(message && { message }) },
+    } satisfies Heartbeat);
   });
 });
 

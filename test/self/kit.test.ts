@@ -2,14 +2,27 @@
 // every Redis-facing test runs once per mode, so CI checks the kit on both.
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { closeAllLabs, createLabRedis, type LabRedis } from '../kit/redis.ts';
-import { controlled, crashAtEveryTrip, fakeTable, keysWithoutTtl, raceAtEveryTrip, readUntil, settle, useFakeClock, waitFor } from '../kit/index.ts';
+import {
+  controlled,
+  crashAtEveryTrip,
+  fakeTable,
+  keysWithoutTtl,
+  raceAtEveryTrip,
+  readUntil,
+  settle,
+  useFakeClock,
+  waitFor,
+} from '../kit/index.ts';
 
 afterEach(async () => {
   vi.useRealTimers();
   await closeAllLabs();
 });
 
-const MODES: Array<[string, string | null]> = [['the mock', null], ...(process.env.REDIS_URL ? [['a real Redis', process.env.REDIS_URL] as [string, string]] : [])];
+const MODES: Array<[string, string | null]> = [
+  ['the mock', null],
+  ...(process.env.REDIS_URL ? [['a real Redis', process.env.REDIS_URL] as [string, string]] : []),
+];
 
 describe.each(MODES)('on %s', (_mode, url) => {
   describe('round trips', () => {
@@ -30,14 +43,18 @@ describe.each(MODES)('on %s', (_mode, url) => {
 
       await Promise.all(Array.from({ length: 8 }, (_, i) => lab.redis.zrange(`timeline:${i}`, 0, 9)));
       await Promise.all([lab.redis.get('a'), lab.redis.pipeline().get('b').exec()]);
-      const chained = await Promise.all([1, 2].map(async (n) => {
-        await lab.redis.get(`first:${n}`);
-        return lab.redis.get(`then:${n}`);
-      }));
+      const chained = await Promise.all(
+        [1, 2].map(async (n) => {
+          await lab.redis.get(`first:${n}`);
+          return lab.redis.get(`then:${n}`);
+        }),
+      );
 
       expect(chained).toEqual([null, null]);
       expect(lab.roundTrips.count, lab.roundTrips.summary()).toBe(4);
-      expect(lab.roundTrips.summary()).toBe('[ZRANGE ×8 sent together] ×1, [GET ×1 + pipeline of 1 ×1 sent together] ×1, [GET ×2 sent together] ×2');
+      expect(lab.roundTrips.summary()).toBe(
+        '[ZRANGE ×8 sent together] ×1, [GET ×1 + pipeline of 1 ×1 sent together] ×1, [GET ×2 sent together] ×2',
+      );
     });
 
     test('two connections sending at once make a round trip each', async () => {
@@ -55,14 +72,16 @@ describe.each(MODES)('on %s', (_mode, url) => {
 
       const page = await lab.roundTrips.during(() => lab.redis.lrange('history', 0, 9));
       const whole = await lab.roundTrips.during(() => lab.redis.lrange('history', 0, -1));
-      const batch = await lab.roundTrips.during(() => lab.redis.pipeline().get('missing').llen('history').lrange('history', 0, 2).exec());
+      const batch = await lab.roundTrips.during(() =>
+        lab.redis.pipeline().get('missing').llen('history').lrange('history', 0, 2).exec(),
+      );
 
       expect(page.elementsRead).toBe(10);
       expect(whole.elementsRead).toBe(50);
       expect(batch.elementsRead).toBe(4);
     });
 
-    test('beforeTrip(k) runs another client\'s action right before round trip k leaves', async () => {
+    test("beforeTrip(k) runs another client's action right before round trip k leaves", async () => {
       const lab = await createLabRedis({ url });
       await lab.raw.set('n', '1');
       lab.roundTrips.beforeTrip(1, () => lab.raw.set('n', '10'));
@@ -135,8 +154,15 @@ describe.each(MODES)('on %s', (_mode, url) => {
         return seen;
       };
 
-      expect(await totals(lostUpdate)).toEqual([{ trip: 0, total: '2' }, { trip: 1, total: '1' }, { trip: 2, total: '1' }]);
-      expect(await totals(atomic)).toEqual([{ trip: 0, total: '2' }, { trip: 1, total: '1' }]);
+      expect(await totals(lostUpdate)).toEqual([
+        { trip: 0, total: '2' },
+        { trip: 1, total: '1' },
+        { trip: 2, total: '1' },
+      ]);
+      expect(await totals(atomic)).toEqual([
+        { trip: 0, total: '2' },
+        { trip: 1, total: '1' },
+      ]);
     });
 
     test('crashAtEveryTrip cuts the connection after each trip: it finds the key a crash leaves without a TTL', async () => {
@@ -150,7 +176,11 @@ describe.each(MODES)('on %s', (_mode, url) => {
         return found;
       };
 
-      expect(await leftForever(async (lab) => (await lab.redis.set('k', 'v'), lab.redis.expire('k', 60)))).toEqual([[], ['k'], []]);
+      expect(await leftForever(async (lab) => (await lab.redis.set('k', 'v'), lab.redis.expire('k', 60)))).toEqual([
+        [],
+        ['k'],
+        [],
+      ]);
       expect(await leftForever((lab) => lab.redis.set('k', 'v', 'EX', 60))).toEqual([[], []]);
     });
 
@@ -160,13 +190,21 @@ describe.each(MODES)('on %s', (_mode, url) => {
         await crashAtEveryTrip({
           arrange: async () => ({ lab: await createLabRedis({ url }) }),
           act: ({ lab }) => batch(lab).set('k', 'v').expire('k', 60).exec(),
-          check: async ({ lab }, at) => void found.push({ trip: at.trip, inside: at.inside, keys: await keysWithoutTtl(lab) }),
+          check: async ({ lab }, at) =>
+            void found.push({ trip: at.trip, inside: at.inside, keys: await keysWithoutTtl(lab) }),
         });
         return found;
       };
 
-      expect(await leftForever((lab) => lab.redis.pipeline())).toEqual([{ trip: 0, inside: 0, keys: [] }, { trip: 0, inside: 1, keys: ['k'] }, { trip: 1, inside: 0, keys: [] }]);
-      expect(await leftForever((lab) => lab.redis.multi())).toEqual([{ trip: 0, inside: 0, keys: [] }, { trip: 1, inside: 0, keys: [] }]);
+      expect(await leftForever((lab) => lab.redis.pipeline())).toEqual([
+        { trip: 0, inside: 0, keys: [] },
+        { trip: 0, inside: 1, keys: ['k'] },
+        { trip: 1, inside: 0, keys: [] },
+      ]);
+      expect(await leftForever((lab) => lab.redis.multi())).toEqual([
+        { trip: 0, inside: 0, keys: [] },
+        { trip: 1, inside: 0, keys: [] },
+      ]);
     });
 
     test('an operation that never stops making round trips is named, not looped on forever', async () => {
@@ -207,8 +245,15 @@ describe.each(MODES)('on %s', (_mode, url) => {
       const lab = await createLabRedis({ url });
       setTimeout(() => void lab.raw.set('flag', 'up'), 5);
 
-      const seen = await readUntil(() => lab.raw.get('flag'), (value) => value === 'up');
-      const never = await readUntil(() => lab.raw.get('nothing'), (value) => value !== null, 50);
+      const seen = await readUntil(
+        () => lab.raw.get('flag'),
+        (value) => value === 'up',
+      );
+      const never = await readUntil(
+        () => lab.raw.get('nothing'),
+        (value) => value !== null,
+        50,
+      );
 
       expect(seen).toBe('up');
       expect(never).toBeNull();
@@ -216,7 +261,7 @@ describe.each(MODES)('on %s', (_mode, url) => {
   });
 
   describe('isolation and cleanup', () => {
-    test('two labs do not see each other\'s keys, and close() leaves nothing behind', async () => {
+    test("two labs do not see each other's keys, and close() leaves nothing behind", async () => {
       const a = await createLabRedis({ url });
       const b = await createLabRedis({ url });
 

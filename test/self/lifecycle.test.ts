@@ -17,7 +17,8 @@ const original = fs.readFileSync(paths.source, 'utf8');
 const reference = fs.readFileSync(paths.solution, 'utf8');
 let backupsBefore: string[] = [];
 
-const lab = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'src/lab/cli.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+const lab = (...args: string[]) =>
+  spawnSync(process.execPath, [path.join(ROOT, 'src/lab/cli.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
 
 beforeEach(() => {
   backupsBefore = listBackups(slug);
@@ -36,7 +37,11 @@ describe('the learner lifecycle', () => {
     const afterReset = fs.readFileSync(paths.source, 'utf8');
     const restored = lab('restore', slug);
 
-    expect(reset.stdout).toMatch(new RegExp(`Your file is saved at \\.lab/backups/${slug}/.*\\.ts \\(npm run lab -- restore ${slug} brings it back\\)`));
+    expect(reset.stdout).toMatch(
+      new RegExp(
+        `Your file is saved at \\.lab/backups/${slug}/.*\\.ts \\(npm run lab -- restore ${slug} brings it back\\)`,
+      ),
+    );
     expect(afterReset).toBe(shippedStub(slug));
     expect(fs.readFileSync(paths.source, 'utf8'), 'restore must bring back the newest backup').toBe(work);
     expect(restored.stdout).toMatch(/Your file as it was is saved at \.lab\/backups\//);
@@ -66,15 +71,22 @@ describe('the learner lifecycle', () => {
     expect(same.stdout.trim()).toBe(`exercises/${slug}/${slug}.ts is the reference solution, line for line.`);
   });
 
-  test.skipIf(readState().lastGrade[slug]?.status === 'pass')('solution waits until the exercise passes, unless asked with --yes', () => {
-    const refused = lab('solution', slug);
-    const shown = lab('solution', slug, '--yes');
+  test.skipIf(readState().lastGrade[slug]?.status === 'pass')(
+    'solution waits until the exercise passes, unless asked with --yes',
+    () => {
+      const refused = lab('solution', slug);
+      const shown = lab('solution', slug, '--yes');
 
-    expect(refused.status).toBe(2);
-    expect(refused.stderr).toContain(`npm run lab -- solution ${slug} --yes`);
-    expect(shown.stdout).toContain(reference.trim());
-    expect(shown.stdout).toMatch(new RegExp(`The walkthrough \\(why each choice\\): http://localhost:\\d+/exercises/${slug}/#reference-solution`));
-  });
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toContain(`npm run lab -- solution ${slug} --yes`);
+      expect(shown.stdout).toContain(reference.trim());
+      expect(shown.stdout).toMatch(
+        new RegExp(
+          `The walkthrough \\(why each choice\\): http://localhost:\\d+/exercises/${slug}/#reference-solution`,
+        ),
+      );
+    },
+  );
 });
 
 describe('a zip download (no git)', () => {
@@ -82,19 +94,28 @@ describe('a zip download (no git)', () => {
     // The course as a zip holds: no .git, so nothing may come from history.
     const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-zip-'));
     try {
-      for (const entry of ['package.json', 'content', 'exercises', 'solutions', 'src']) fs.cpSync(path.join(ROOT, entry), path.join(copy, entry), { recursive: true });
+      for (const entry of ['package.json', 'content', 'exercises', 'solutions', 'src'])
+        fs.cpSync(path.join(ROOT, entry), path.join(copy, entry), { recursive: true });
       fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
       const file = exercisePaths(slug, path.join(copy, 'exercises')).source;
       fs.writeFileSync(file, `${reference}\n// my own notes\n`);
 
-      const reset = spawnSync(process.execPath, [path.join(copy, 'src/lab/cli.ts'), 'reset', slug], { cwd: copy, encoding: 'utf8', env: { ...process.env, GIT_DIR: path.join(copy, 'no-git') } });
+      const reset = spawnSync(process.execPath, [path.join(copy, 'src/lab/cli.ts'), 'reset', slug], {
+        cwd: copy,
+        encoding: 'utf8',
+        env: { ...process.env, GIT_DIR: path.join(copy, 'no-git') },
+      });
 
       expect(reset.stderr).toBe('');
       expect(reset.status).toBe(0);
-      expect(fs.readFileSync(file, 'utf8'), 'reset writes the shipped starter').toBe(fs.readFileSync(paths.starter, 'utf8'));
+      expect(fs.readFileSync(file, 'utf8'), 'reset writes the shipped starter').toBe(
+        fs.readFileSync(paths.starter, 'utf8'),
+      );
       const backups = fs.readdirSync(path.join(copy, '.lab', 'backups', slug));
       expect(backups, 'the work is backed up before it is replaced').toHaveLength(1);
-      expect(fs.readFileSync(path.join(copy, '.lab', 'backups', slug, backups[0]!), 'utf8')).toContain('// my own notes');
+      expect(fs.readFileSync(path.join(copy, '.lab', 'backups', slug, backups[0]!), 'utf8')).toContain(
+        '// my own notes',
+      );
     } finally {
       fs.rmSync(copy, { recursive: true, force: true });
     }

@@ -8,8 +8,13 @@ import { describe, expect, test } from 'vitest';
 import { ROOT } from '../../src/course/paths.ts';
 
 const script = path.join(ROOT, 'src', 'lab', 'node-check.cjs');
-const { problem } = createRequire(import.meta.url)(script) as { problem(version: string, execPath: string): string | null };
-const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; engines: { node: string } };
+const { problem } = createRequire(import.meta.url)(script) as {
+  problem(version: string, execPath: string): string | null;
+};
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  scripts: Record<string, string>;
+  engines: { node: string };
+};
 // The machine's own old Node, where there is one (this project's machines have Node 20).
 const oldNode = ['/usr/bin/node', '/usr/local/bin/node'].find((file) => {
   if (!fs.existsSync(file)) return false;

@@ -56,8 +56,14 @@ const CASES = {
   'a passing solution': { edit: (s: string) => s, status: 'pass' },
   'a failing test': { edit: inInvalidate('return;'), status: 'fail' },
   'a type error': { edit: inInvalidate('const wrong: number = id;\n    void wrong;'), status: 'fail' },
-  'an unhandled rejection': { edit: inInvalidate("void Promise.reject(new Error('forgotten promise'));"), status: 'error' },
-  'a syntax error': { edit: (s: string) => s.replace('async get(id: string)', 'async get(id: string {'), status: 'error' },
+  'an unhandled rejection': {
+    edit: inInvalidate("void Promise.reject(new Error('forgotten promise'));"),
+    status: 'error',
+  },
+  'a syntax error': {
+    edit: (s: string) => s.replace('async get(id: string)', 'async get(id: string {'),
+    status: 'error',
+  },
   'a busy loop': { edit: inInvalidate('for (;;) await this.options.redis.get(id);'), status: 'error' },
 } as const;
 
@@ -122,18 +128,27 @@ describe('grading broken code', () => {
     const started = Date.now();
     const verdict = await gradeOne(folder('loop', CASES['a busy loop'].edit), 20_000);
 
-    expect(Date.now() - started, 'a starved event loop is detected by its heartbeat, not at the limit').toBeLessThan(10_000);
+    expect(Date.now() - started, 'a starved event loop is detected by its heartbeat, not at the limit').toBeLessThan(
+      10_000,
+    );
     expect(verdict.status).toBe('error');
     expect(verdict.message).toMatch(/^Stopped after \d+\.\d s: "core > [^"]+" never let the event loop turn/);
-    expect(verdict.tests.at(-1)).toMatchObject({ status: 'fail', message: 'This test was running when the suite was stopped (see above).' });
+    expect(verdict.tests.at(-1)).toMatchObject({
+      status: 'fail',
+      message: 'This test was running when the suite was stopped (see above).',
+    });
   });
 
   test('a promise that never settles is named at the limit, and not blamed on a loop', async () => {
     const verdict = await gradeOne(folder('stuck', inInvalidate('await new Promise(() => {});')), 8_000);
 
     expect(verdict.status).toBe('error');
-    expect(verdict.message).toMatch(/^Stopped at the suite's time limit \(8 s\): "(core|staff) > [^"]+" was still running\. Timers were still firing/);
-    expect(verdict.tests.some((t) => t.message?.startsWith('Timed out after 5 s: a promise in your code never settled'))).toBe(true);
+    expect(verdict.message).toMatch(
+      /^Stopped at the suite's time limit \(8 s\): "(core|staff) > [^"]+" was still running\. Timers were still firing/,
+    );
+    expect(
+      verdict.tests.some((t) => t.message?.startsWith('Timed out after 5 s: a promise in your code never settled')),
+    ).toBe(true);
   });
 
   test('an unhandled rejection is an error verdict, printed once with its count', async () => {
@@ -154,7 +169,9 @@ describe('grading broken code', () => {
   });
 
   test("the learner's console output is shown under the test that printed it", async () => {
-    const verdict = await gradeOne(folder('prints', inInvalidate("console.log('invalidating', id, [1, 2]);\n    return;")));
+    const verdict = await gradeOne(
+      folder('prints', inInvalidate("console.log('invalidating', id, [1, 2]);\n    return;")),
+    );
 
     const failing = verdict.tests.find((t) => t.status === 'fail' && t.output)!;
     expect(failing.output).toMatch(/^invalidating p-[0-9a-f]+ \[ 1, 2 \]\n/);
@@ -180,7 +197,9 @@ describe('reproducible test data', () => {
     const again = (await grade({ slugs: ['cache-aside'], implRoot: dir, seed: first.seed! }))[0]!;
     const other = (await grade({ slugs: ['cache-aside'], implRoot: dir, seed: first.seed! + 1 }))[0]!;
 
-    expect(formatVerdict(first, cacheAside)).toContain(`Test data seed ${first.seed}: npm run grade -- cache-aside --seed ${first.seed} repeats this run.`);
+    expect(formatVerdict(first, cacheAside)).toContain(
+      `Test data seed ${first.seed}: npm run grade -- cache-aside --seed ${first.seed} repeats this run.`,
+    );
     expect(printed(first)).toMatch(/invalidating p-[0-9a-f]{8}/);
     expect(printed(again), 'the same seed must give every test the same ids').toBe(printed(first));
     expect(printed(other), 'another seed must give other ids').not.toBe(printed(first));
@@ -233,24 +252,36 @@ describe('nothing is left behind', () => {
   for (const signal of ['SIGHUP', 'SIGINT', 'SIGKILL'] as const) {
     test(`watch's test process ends when watch gets ${signal}`, async () => {
       const dir = folder(`exit-${signal}`, (s) => s);
-      const watcher = spawn(process.execPath, [path.join(ROOT, 'src/lab/cli.ts'), 'watch', 'cache-aside', '--from', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-      await new Promise<void>((resolve) => watcher.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('PASS') && resolve()));
+      const watcher = spawn(
+        process.execPath,
+        [path.join(ROOT, 'src/lab/cli.ts'), 'watch', 'cache-aside', '--from', dir],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise<void>((resolve) =>
+        watcher.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('PASS') && resolve()),
+      );
       expect(hostsOf(watcher.pid!), 'watch runs one test process').toHaveLength(1);
       const host = hostsOf(watcher.pid!)[0]!;
 
       watcher.kill(signal);
       await new Promise((resolve) => watcher.on('exit', resolve));
       const deadline = Date.now() + 5_000;
-      while (fs.existsSync(`/proc/${host}`) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      while (fs.existsSync(`/proc/${host}`) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
 
-      const state = fs.existsSync(`/proc/${host}/status`) ? /State:\s+(\w)/.exec(fs.readFileSync(`/proc/${host}/status`, 'utf8'))?.[1] : 'gone';
+      const state = fs.existsSync(`/proc/${host}/status`)
+        ? /State:\s+(\w)/.exec(fs.readFileSync(`/proc/${host}/status`, 'utf8'))?.[1]
+        : 'gone';
       expect(state === 'gone' || state === 'Z', `the test process ${host} outlived watch`).toBe(true);
     });
   }
 
   test.runIf(process.env.REDIS_URL)('a killed suite on a real Redis leaves none of its keys', async () => {
     const marker = `leftover-${process.pid}`;
-    const dir = folder('leftover', inInvalidate(`await this.options.redis.set('${marker}', '1');\n    for (;;) await Promise.resolve();`));
+    const dir = folder(
+      'leftover',
+      inInvalidate(`await this.options.redis.set('${marker}', '1');\n    for (;;) await Promise.resolve();`),
+    );
 
     const [verdict] = await grade({ slugs: ['cache-aside'], implRoot: dir, redisUrl: process.env.REDIS_URL! });
 
@@ -269,11 +300,18 @@ describe('verdict output', () => {
   });
 
   test('a failing verdict shows the first failing test and says how to see the rest', () => {
-    const text = formatVerdict({ slug: 'cache-aside', status: 'fail', tests: [
-      { name: 'core > a', level: 'core', status: 'pass' },
-      { name: 'core > b', level: 'core', status: 'fail', message: 'why b matters' },
-      { name: 'staff > c', level: 'staff', status: 'fail', message: 'why c matters' },
-    ] }, cacheAside);
+    const text = formatVerdict(
+      {
+        slug: 'cache-aside',
+        status: 'fail',
+        tests: [
+          { name: 'core > a', level: 'core', status: 'pass' },
+          { name: 'core > b', level: 'core', status: 'fail', message: 'why b matters' },
+          { name: 'staff > c', level: 'staff', status: 'fail', message: 'why c matters' },
+        ],
+      },
+      cacheAside,
+    );
 
     expect(text).toContain('✘ core > b\n      why b matters');
     expect(text).toContain('…and 1 more failing (npm run grade -- cache-aside --all shows them).');
@@ -281,19 +319,30 @@ describe('verdict output', () => {
   });
 
   test('--verbose shows every test', () => {
-    const text = formatVerdict({ slug: 'cache-aside', status: 'fail', tests: [
-      { name: 'core > a', level: 'core', status: 'pass', output: 'hello\n' },
-      { name: 'core > b', level: 'core', status: 'fail', message: 'why b matters' },
-    ] }, cacheAside, { verbose: true });
+    const text = formatVerdict(
+      {
+        slug: 'cache-aside',
+        status: 'fail',
+        tests: [
+          { name: 'core > a', level: 'core', status: 'pass', output: 'hello\n' },
+          { name: 'core > b', level: 'core', status: 'fail', message: 'why b matters' },
+        ],
+      },
+      cacheAside,
+      { verbose: true },
+    );
 
-    expect(text).toContain('   ✔ core > a\n      Your code printed:\n      │ hello\n   ✘ core > b\n      why b matters');
+    expect(text).toContain(
+      '   ✔ core > a\n      Your code printed:\n      │ hello\n   ✘ core > b\n      why b matters',
+    );
   });
 
   test('an assertion error reads as its message, the diff and the learner line', () => {
     const text = describeError({
       message: "feed page: expected [ 'p3', 'p2', 'p1' ] to deeply equal [ 'p3', 'p1', 'p2' ]",
-      diff: "- Expected\n+ Received\n\n  [\n    \"p3\",\n-   \"p1\",\n    \"p2\",\n+   \"p1\",\n  ]",
-      stack: 'AssertionError: feed page\n    at Feed.page (/work/exercises/fanout-feed/fanout-feed.ts:40:7)\n    at test/graded/fanout-feed.test.ts:10:3',
+      diff: '- Expected\n+ Received\n\n  [\n    "p3",\n-   "p1",\n    "p2",\n+   "p1",\n  ]',
+      stack:
+        'AssertionError: feed page\n    at Feed.page (/work/exercises/fanout-feed/fanout-feed.ts:40:7)\n    at test/graded/fanout-feed.test.ts:10:3',
     });
 
     expect(text).toMatchInlineSnapshot(`
@@ -312,7 +361,10 @@ describe('verdict output', () => {
   });
 
   test('huge values are cut with a note, not elided', () => {
-    const text = describeError({ message: `expected ${'x'.repeat(5_000)}`, diff: Array.from({ length: 100 }, (_, i) => `+ ${i}`).join('\n') });
+    const text = describeError({
+      message: `expected ${'x'.repeat(5_000)}`,
+      diff: Array.from({ length: 100 }, (_, i) => `+ ${i}`).join('\n'),
+    });
 
     expect(text.split('\n')[0]).toMatch(/^expected x{1991}… \(3009 more characters\)$/);
     expect(text.split('\n').slice(1, 3)).toEqual(['+ 0', '+ 1']);
@@ -320,11 +372,17 @@ describe('verdict output', () => {
   });
 
   test('console output is capped with a count of what was cut', () => {
-    const captured = captureOutput(captureOutput({ text: '', cut: 0 }, 'a'.repeat(1_500)), `\u001b[33m${'b'.repeat(1_000)}\u001b[39m`);
+    const captured = captureOutput(
+      captureOutput({ text: '', cut: 0 }, 'a'.repeat(1_500)),
+      `\u001b[33m${'b'.repeat(1_000)}\u001b[39m`,
+    );
 
     expect(captured.text).toBe(`${'a'.repeat(1_500)}${'b'.repeat(500)}`);
     expect(captured.cut).toBe(500);
-    const verdict = decideVerdict({ slug: 's', module: { file: 'x', errors: [], tests: [{ name: 'core > t', status: 'pass', output: 'hi', outputCut: 500 }] } });
+    const verdict = decideVerdict({
+      slug: 's',
+      module: { file: 'x', errors: [], tests: [{ name: 'core > t', status: 'pass', output: 'hi', outputCut: 500 }] },
+    });
     expect(verdict.tests[0]!.output).toBe('hi\n… (500 more characters of output)');
   });
 

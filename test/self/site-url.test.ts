@@ -9,10 +9,18 @@ import { ROOT } from '../../src/course/paths.ts';
 const record = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lab-site-')), 'site.json');
 /** siteUrl() as a fresh runner process sees it, with the record in a temp file. */
 const printed = (pathname: string) =>
-  spawnSync(process.execPath, ['--input-type=module', '-e', `const { siteUrl } = await import(${JSON.stringify(path.join(ROOT, 'src/lab/site-url.ts'))}); console.log(siteUrl(${JSON.stringify(pathname)}))`], {
-    encoding: 'utf8',
-    env: { ...process.env, LAB_SITE_RECORD: record, PORT: '' },
-  }).stdout.trim();
+  spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { siteUrl } = await import(${JSON.stringify(path.join(ROOT, 'src/lab/site-url.ts'))}); console.log(siteUrl(${JSON.stringify(pathname)}))`,
+    ],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, LAB_SITE_RECORD: record, PORT: '' },
+    },
+  ).stdout.trim();
 
 describe('links to the course site', () => {
   test('without a running site, links use the address npm start serves by default', () => {

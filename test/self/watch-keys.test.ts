@@ -15,9 +15,13 @@ const { watch } = await import('../../src/lab/watch.ts');
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 const exercises = loadExercises();
-const [first, second] = [exercises.find((e) => e.slug === 'cache-aside')!, exercises.find((e) => e.slug === 'write-behind')!];
+const [first, second] = [
+  exercises.find((e) => e.slug === 'cache-aside')!,
+  exercises.find((e) => e.slug === 'write-behind')!,
+];
 const implRoot = path.join(scratch, 'work');
-for (const e of [first, second]) fs.cpSync(path.join(SOLUTIONS_DIR, e.slug), path.join(implRoot, e.slug), { recursive: true });
+for (const e of [first, second])
+  fs.cpSync(path.join(SOLUTIONS_DIR, e.slug), path.join(implRoot, e.slug), { recursive: true });
 
 async function until(condition: () => boolean, ms = 30_000) {
   const deadline = Date.now() + ms;
@@ -41,16 +45,24 @@ test('in a terminal, watch answers h, r, l, n and q, and says so under each verd
 
     input.write('h');
     expect(await until(() => out().includes(`Hints for ${first.title} (1 of`)), 'h shows the next hint').toBe(true);
-    expect(JSON.parse(fs.readFileSync(process.env.LAB_STATE_FILE!, 'utf8')).hintsShown[first.slug], 'the hint is remembered').toBe(1);
+    expect(
+      JSON.parse(fs.readFileSync(process.env.LAB_STATE_FILE!, 'utf8')).hintsShown[first.slug],
+      'the hint is remembered',
+    ).toBe(1);
 
     input.write('r');
     expect(await until(() => verdicts() === 2), 'r grades again although nothing changed').toBe(true);
 
     input.write('l');
-    expect(await until(() => /· write-behind +not graded yet/.test(out())), `l lists the exercises:\n${out()}`).toBe(true);
+    expect(await until(() => /· write-behind +not graded yet/.test(out())), `l lists the exercises:\n${out()}`).toBe(
+      true,
+    );
 
     input.write('n');
-    expect(await until(() => out().includes(`${path.join('work', second.slug)}/ — save to re-grade`) && verdicts() === 3), `n moves to the next exercise:\n${out()}`).toBe(true);
+    expect(
+      await until(() => out().includes(`${path.join('work', second.slug)}/ — save to re-grade`) && verdicts() === 3),
+      `n moves to the next exercise:\n${out()}`,
+    ).toBe(true);
     expect(session.exercise.slug).toBe(second.slug);
 
     input.write('q');

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCourse } from '../../src/course/course.ts';
 import { ROOT } from '../../src/course/paths.ts';

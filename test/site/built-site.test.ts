@@ -25,7 +25,13 @@ describe('the built site', () => {
   });
 
   it('has a page for the home, the quiz, every lesson and every exercise', () => {
-    const urls = ['/', '/quiz/', '/exercises/', ...course.lessons.map((l) => `/lessons/${l.slug}/`), ...course.exercises.map((e) => `/exercises/${e.slug}/`)];
+    const urls = [
+      '/',
+      '/quiz/',
+      '/exercises/',
+      ...course.lessons.map((l) => `/lessons/${l.slug}/`),
+      ...course.exercises.map((e) => `/exercises/${e.slug}/`),
+    ];
 
     const missing = urls.filter((url) => !fs.existsSync(path.join(dist, url, 'index.html')));
 
@@ -43,18 +49,24 @@ describe('the built site', () => {
       expect(hintDepth, `${exercise.slug}: one nested <details> per hint`).toBe(exercise.hints.length);
       expect(text.includes(`npm run lab -- watch ${exercise.slug}`), `${exercise.slug}: the watch command`).toBe(true);
       expect(text.includes(`npm run grade -- ${exercise.slug}`), `${exercise.slug}: the grade command`).toBe(true);
-      expect(/<details class="course-solution">\s*<summary>/.test(html), `${exercise.slug}: the solution reveal`).toBe(true);
+      expect(/<details class="course-solution">\s*<summary>/.test(html), `${exercise.slug}: the solution reveal`).toBe(
+        true,
+      );
     }
   });
 
   it('ships lesson pages with no scripts beyond search, theme, navigation and code-block scrolling', () => {
-    const allowed = /\/_astro\/(?:Search|TableOfContents|MobileTableOfContents)\.astro_astro_type_script|\/_astro\/ec\.[\w-]+\.js$/;
+    const allowed =
+      /\/_astro\/(?:Search|TableOfContents|MobileTableOfContents)\.astro_astro_type_script|\/_astro\/ec\.[\w-]+\.js$/;
     for (const lesson of course.lessons) {
       const page = parsePage(read(`/lessons/${lesson.slug}/`), `lessons/${lesson.slug}/index.html`);
 
       const external = page.links.filter((link) => link.tag === 'script').map((link) => link.href);
 
-      expect(external.filter((src) => !allowed.test(src)), `${lesson.slug}: unexpected scripts`).toEqual([]);
+      expect(
+        external.filter((src) => !allowed.test(src)),
+        `${lesson.slug}: unexpected scripts`,
+      ).toEqual([]);
     }
   });
 });

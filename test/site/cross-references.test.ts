@@ -24,7 +24,10 @@ function exercise(slug: string, lessonSlug: string, overrides: Partial<CourseExe
 /** A small, consistent course; each test breaks one thing in it. */
 function course(overrides: Partial<Course> = {}): Course {
   return {
-    lessons: [lesson('cache-strategies', { exercises: ['cache-aside'], quiz: ['ttl-basics'], body: '## TTL\n\nText.' }), lesson('monitoring')],
+    lessons: [
+      lesson('cache-strategies', { exercises: ['cache-aside'], quiz: ['ttl-basics'], body: '## TTL\n\nText.' }),
+      lesson('monitoring'),
+    ],
     exercises: [exercise('cache-aside', 'cache-strategies')],
     quiz: [{ id: 'ttl-basics', file: 'content/quiz/cache-patterns.json', lesson: 'cache-strategies', anchor: 'ttl' }],
     ...overrides,
@@ -72,7 +75,10 @@ describe('cross-reference checks', () => {
 
   it('report a lesson that lists an exercise belonging to another lesson', () => {
     const broken = course({
-      lessons: [lesson('cache-strategies', { exercises: ['cache-aside'] }), lesson('monitoring', { exercises: ['cache-aside'] })],
+      lessons: [
+        lesson('cache-strategies', { exercises: ['cache-aside'] }),
+        lesson('monitoring', { exercises: ['cache-aside'] }),
+      ],
     });
 
     const problems = lessonsAgreeWithExercises(broken);
@@ -128,7 +134,9 @@ describe('cross-reference checks', () => {
       '[inside code](/lessons/nowhere/) is not a link',
       '```',
     ].join('\n');
-    const broken = course({ lessons: [lesson('cache-strategies', { exercises: ['cache-aside'] }), lesson('monitoring', { body })] });
+    const broken = course({
+      lessons: [lesson('cache-strategies', { exercises: ['cache-aside'] }), lesson('monitoring', { body })],
+    });
 
     const problems = linksResolve(broken);
 
@@ -163,7 +171,9 @@ describe('cross-reference checks', () => {
   });
 
   it('check links in the exercise READMEs shown on exercise pages', () => {
-    const documents = [{ file: 'exercises/cache-aside/README.md', body: 'Read [the lesson](/lessons/cache-strategy/) first.' }];
+    const documents = [
+      { file: 'exercises/cache-aside/README.md', body: 'Read [the lesson](/lessons/cache-strategy/) first.' },
+    ];
     const broken = course({ exercises: [exercise('cache-aside', 'cache-strategies', { documents })] });
 
     const problems = linksResolve(broken);
@@ -180,7 +190,10 @@ describe('cross-reference checks', () => {
 
   it('throw one error listing every problem, grouped by file', () => {
     const broken = course({
-      lessons: [lesson('cache-strategies', { exercises: ['cache-asid'] }), lesson('monitoring', { body: '[x](/lessons/nope/)' })],
+      lessons: [
+        lesson('cache-strategies', { exercises: ['cache-asid'] }),
+        lesson('monitoring', { body: '[x](/lessons/nope/)' }),
+      ],
       quiz: undefined,
     });
 

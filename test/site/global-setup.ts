@@ -13,9 +13,15 @@ export default function buildSite(): void {
   });
   if (result.status !== 0) {
     // eslint-disable-next-line no-control-regex
-    const lines = `${result.stdout}\n${result.stderr}`.replace(/\x1b\[[0-9;]*m/g, '').trim().split('\n');
+    const lines = `${result.stdout}\n${result.stderr}`
+      .replace(/\x1b\[[0-9;]*m/g, '')
+      .trim()
+      .split('\n');
     const firstError = lines.findIndex((line) => /error/i.test(line));
-    const output = lines.slice(firstError >= 0 ? firstError : -40).slice(0, 40).join('\n');
+    const output = lines
+      .slice(firstError >= 0 ? firstError : -40)
+      .slice(0, 40)
+      .join('\n');
     throw new Error(`The site does not build (npm run build):\n${output}`);
   }
   console.log(`site built in ${((performance.now() - started) / 1000).toFixed(1)}s`);

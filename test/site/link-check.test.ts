@@ -23,8 +23,10 @@ afterEach(() => {
 describe('checkBuiltSite', () => {
   it('accepts pages, anchors and assets that exist', () => {
     const root = site({
-      'index.html': '<a href="/lessons/a/#why">a</a><a href="lessons/a/">rel</a><link href="/_astro/x.css"><a href="https://redis.io/">out</a>',
-      'lessons/a/index.html': '<h1 id="_top">A</h1><h2 id="why">Why</h2><a href="../../#top">home</a><a href="#_top">top</a><script>const s = "<a href=\'/nowhere/\'>";</script>',
+      'index.html':
+        '<a href="/lessons/a/#why">a</a><a href="lessons/a/">rel</a><link href="/_astro/x.css"><a href="https://redis.io/">out</a>',
+      'lessons/a/index.html':
+        '<h1 id="_top">A</h1><h2 id="why">Why</h2><a href="../../#top">home</a><a href="#_top">top</a><script>const s = "<a href=\'/nowhere/\'>";</script>',
       '_astro/x.css': 'body{}',
     });
 
