@@ -5,6 +5,7 @@ import { defineConfig } from 'astro/config';
 import { loadCourse } from './src/course/course.ts';
 import { lessonsBySection } from './src/course/lessons.ts';
 import { exercisePaths } from './src/course/paths.ts';
+import { QUIZZES } from './src/course/quiz-schema.ts';
 import { courseIntegration } from './src/site/integration.ts';
 
 // Read once here: the sidebar needs lesson order and sections before Astro's content layer runs,
@@ -23,7 +24,7 @@ const sidebar = [
       ...course.exercises.map((exercise) => ({ label: exercise.title, link: `/exercises/${exercise.slug}/` })),
     ],
   },
-  { label: 'Quiz', link: '/quiz/' },
+  { label: 'Quizzes', items: QUIZZES.map((quiz) => ({ label: quiz.title, link: quiz.path })) },
 ];
 
 // Editing these restarts `astro dev`, so the sidebar and the checks follow the content.

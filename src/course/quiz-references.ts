@@ -94,7 +94,7 @@ function compareQuizList(
       problems.push(
         problem(
           owner.file,
-          `\`quiz\` lists "${id}", but that question links to ${elsewhere ? `"${elsewhere}"` : 'no ' + ownerLabel}, not here. Remove it from \`quiz\` or change the question's \`${ownerLabel}\`.`,
+          `\`quiz\` lists "${id}", but that question links to ${elsewhere ? `"${elsewhere}"` : `no ${ownerLabel}`}, not here. Remove it from \`quiz\` or change the question's \`${ownerLabel}\`.`,
         ),
       );
     }
@@ -143,15 +143,36 @@ export const exerciseQuizMatchesQuestions: CrossReferenceCheck = (course) => {
   );
 };
 
+/**
+ * Every lesson is tested by at least one question: a lesson nobody is quizzed on is a lesson a
+ * learner cannot check themselves against, and its `quiz: []` hides that until someone looks.
+ */
+export const everyLessonIsQuizzed: CrossReferenceCheck = (course) => {
+  const quiz = course.quiz;
+  if (!quiz) return [];
+  const quizzed = new Set(quiz.map((question) => question.lesson));
+  return course.lessons
+    .filter((lesson) => !quizzed.has(lesson.slug))
+    .map((lesson) =>
+      problem(
+        lesson.file,
+        `no quiz question links to lesson "${lesson.slug}". Write at least one question in content/quiz/ whose \`lesson\` is "${lesson.slug}" and whose \`anchor\` is the heading that teaches it.`,
+      ),
+    );
+};
+
 /** The quiz checks, in the order their problems are easiest to fix. */
 export const QUIZ_CROSS_REFERENCE_CHECKS: CrossReferenceCheck[] = [
   quizLessonAnchorsResolve,
   quizExercisesExist,
   lessonQuizMatchesQuestions,
   exerciseQuizMatchesQuestions,
+  everyLessonIsQuizzed,
 ];
 
 /** Question id → where it links, for reports and for filling `quiz` lists. */
-export function quizLinks(course: Pick<Course, 'quiz'>): { id: string; lesson: string; anchor: string; exercise?: string | undefined }[] {
+export function quizLinks(
+  course: Pick<Course, 'quiz'>,
+): { id: string; lesson: string; anchor: string; exercise?: string | undefined }[] {
   return (course.quiz ?? []).map(({ id, lesson, anchor, exercise }) => ({ id, lesson, anchor, exercise }));
 }

@@ -1,22 +1,46 @@
 import { z } from 'zod';
 import { SourceSchema } from './lesson-schema.ts';
 
-const kebab = z
-  .string()
-  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase kebab-case, like "cache-aside"');
+const kebab = z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase kebab-case, like "cache-aside"');
 
 /**
- * The quiz's four sections, in page order, with how many questions each must hold. The file
- * `content/quiz/<id>.json` holds that section's questions.
+ * The course's quizzes, each with its sections in page order and how many questions each section
+ * must hold. The file `content/quiz/<section id>.json` holds that section's questions; section ids
+ * are unique across quizzes, so a question's section also names its quiz.
  */
-export const QUIZ_SECTIONS = [
-  { id: 'cache-patterns', title: 'Cache patterns and strategies', count: 8 },
-  { id: 'invalidation-eviction', title: 'Invalidation and eviction', count: 7 },
-  { id: 'hot-keys-stampedes', title: 'Hot keys and stampedes', count: 7 },
-  { id: 'cdn-architecture', title: 'CDN and architecture', count: 8 },
+export const QUIZZES = [
+  {
+    id: 'caching',
+    title: 'Caching quiz',
+    path: '/quiz/',
+    summary: 'caching patterns, invalidation and eviction, hot keys and stampedes, and CDNs',
+    sections: [
+      { id: 'cache-patterns', title: 'Cache patterns and strategies', count: 8 },
+      { id: 'invalidation-eviction', title: 'Invalidation and eviction', count: 7 },
+      { id: 'hot-keys-stampedes', title: 'Hot keys and stampedes', count: 7 },
+      { id: 'cdn-architecture', title: 'CDN and architecture', count: 8 },
+    ],
+  },
+  {
+    id: 'queues-and-scale',
+    title: 'Queues, streams and scale quiz',
+    path: '/quiz/queues-and-scale/',
+    summary: 'queues and dead letters, streams, rate limiting and backpressure, feeds, sharding, monitoring, and locks',
+    sections: [
+      { id: 'queues-delivery', title: 'Queues, delivery and dead letters', count: 5 },
+      { id: 'streams-backpressure', title: 'Streams, rate limiting and backpressure', count: 5 },
+      { id: 'feeds-sharding', title: 'Feeds, sharding and monitoring', count: 6 },
+      { id: 'locks-transactions', title: 'Locks and transactions', count: 4 },
+    ],
+  },
 ] as const;
 
-export type QuizSectionId = (typeof QUIZ_SECTIONS)[number]['id'];
+export type QuizId = (typeof QUIZZES)[number]['id'];
+
+/** Every section of every quiz, in page order, each knowing its quiz. */
+export const QUIZ_SECTIONS = QUIZZES.flatMap((quiz) => quiz.sections.map((section) => ({ ...section, quiz: quiz.id })));
+
+export type QuizSectionId = (typeof QUIZZES)[number]['sections'][number]['id'];
 
 const sectionIds = QUIZ_SECTIONS.map((section) => section.id) as [QuizSectionId, ...QuizSectionId[]];
 
@@ -84,3 +108,17 @@ export type QuizChoice = z.infer<typeof QuizChoiceSchema>;
 
 /** A section file: the questions of one section, in page order. */
 export const QuizFileSchema = z.array(z.unknown()).min(1, 'a quiz file holds at least one question');
+
+export type Quiz = (typeof QUIZZES)[number];
+
+/** The quiz a section belongs to. */
+export function quizOfSection(sectionId: string): Quiz {
+  const quiz = QUIZZES.find((candidate) => candidate.sections.some((section) => section.id === sectionId));
+  if (!quiz) throw new Error(`No quiz has a section "${sectionId}".`);
+  return quiz;
+}
+
+/** How many questions a quiz holds. */
+export function quizLength(quiz: Quiz): number {
+  return quiz.sections.reduce((sum, section) => sum + section.count, 0);
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Course, CourseExercise, CourseLesson, CourseQuestion } from '../../src/course/cross-references.ts';
 import {
+  everyLessonIsQuizzed,
   exerciseQuizMatchesQuestions,
   lessonQuizMatchesQuestions,
   quizExercisesExist,
@@ -196,5 +197,36 @@ describe('exerciseQuizMatchesQuestions', () => {
         "question "a" links to this exercise; add it to \`quiz\`.",
       ]
     `);
+  });
+});
+
+describe('everyLessonIsQuizzed', () => {
+  it('accepts a course where every lesson is linked from at least one question', () => {
+    const links = course({
+      lessons: [lesson('queues', ''), lesson('feeds', '')],
+      quiz: [question('a', 'queues', 'x'), question('b', 'feeds', 'y'), question('c', 'feeds', 'z')],
+    });
+
+    expect(everyLessonIsQuizzed(links)).toEqual([]);
+  });
+
+  it('names each lesson no question links to, and how to fix it', () => {
+    const links = course({
+      lessons: [lesson('queues', ''), lesson('feeds', ''), lesson('locks', '')],
+      quiz: [question('a', 'feeds', 'y')],
+    });
+
+    const problems = everyLessonIsQuizzed(links);
+
+    expect(problems.map((p) => `${p.file}: ${p.message}`)).toMatchInlineSnapshot(`
+      [
+        "content/lessons/queues.mdx: no quiz question links to lesson "queues". Write at least one question in content/quiz/ whose \`lesson\` is "queues" and whose \`anchor\` is the heading that teaches it.",
+        "content/lessons/locks.mdx: no quiz question links to lesson "locks". Write at least one question in content/quiz/ whose \`lesson\` is "locks" and whose \`anchor\` is the heading that teaches it.",
+      ]
+    `);
+  });
+
+  it('checks nothing while the quiz is not loaded', () => {
+    expect(everyLessonIsQuizzed(course({ lessons: [lesson('queues', '')], quiz: undefined }))).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { loadCourse } from '../../src/course/course.ts';
 import { checkCrossReferences, formatProblems, quizIdsExist } from '../../src/course/cross-references.ts';
 import { loadQuiz, parseQuiz, type QuizFileInput } from '../../src/course/quiz.ts';
 import { QUIZ_CROSS_REFERENCE_CHECKS } from '../../src/course/quiz-references.ts';
-import { QUIZ_SECTIONS, QuizQuestionSchema } from '../../src/course/quiz-schema.ts';
+import { QUIZ_SECTIONS, QUIZZES, QuizQuestionSchema, quizLength } from '../../src/course/quiz-schema.ts';
 
 function validQuestion(overrides: Record<string, unknown> = {}) {
   return {
@@ -16,11 +16,17 @@ function validQuestion(overrides: Record<string, unknown> = {}) {
       { text: 'Leave it until the TTL expires' },
       { text: 'Write the cache before the database' },
     ],
-    explanation: 'Deleting never writes an old value back and is idempotent, so concurrent writers cannot leave stale data.',
+    explanation:
+      'Deleting never writes an old value back and is idempotent, so concurrent writers cannot leave stale data.',
     misconception: { choice: 0, why: 'Two writers can reach the cache in the opposite order to the database.' },
     lesson: 'cache-strategies',
     anchor: 'cache-aside',
-    sources: [{ title: 'Scaling Memcache at Facebook', url: 'https://www.usenix.org/conference/nsdi13/technical-sessions/presentation/nishtala' }],
+    sources: [
+      {
+        title: 'Scaling Memcache at Facebook',
+        url: 'https://www.usenix.org/conference/nsdi13/technical-sessions/presentation/nishtala',
+      },
+    ],
     ...overrides,
   };
 }
@@ -30,7 +36,11 @@ function quizFiles(patch: Record<string, unknown> = {}): QuizFileInput[] {
   return QUIZ_SECTIONS.map((section) => ({
     file: `content/quiz/${section.id}.json`,
     data: Array.from({ length: section.count }, (_, index) =>
-      validQuestion({ id: `${section.id}-${index}`, section: section.id, ...(section.id === 'cache-patterns' && index === 0 ? patch : {}) }),
+      validQuestion({
+        id: `${section.id}-${index}`,
+        section: section.id,
+        ...(section.id === 'cache-patterns' && index === 0 ? patch : {}),
+      }),
     ),
   }));
 }
@@ -47,21 +57,28 @@ function errorOf(run: () => unknown): string {
 describe('the quiz content', () => {
   const quiz = loadQuiz();
 
-  it('has 30 questions', () => {
-    expect(quiz, 'the course promises a 30-question quiz').toHaveLength(30);
+  it('has a 30-question caching quiz and a 20-question quiz on queues, streams and scale', () => {
+    expect(QUIZZES.map((candidate) => [candidate.id, quizLength(candidate)])).toEqual([
+      ['caching', 30],
+      ['queues-and-scale', 20],
+    ]);
+    expect(quiz, 'the course promises 50 questions in all').toHaveLength(50);
   });
 
-  it('splits the questions 8/7/7/8 across the four sections, in section order', () => {
+  it('splits the questions across the sections as QUIZZES says, in section order', () => {
     const counts = QUIZ_SECTIONS.map((section) => quiz.filter((question) => question.section === section.id).length);
 
-    expect(counts).toEqual([8, 7, 7, 8]);
+    expect(counts).toEqual([8, 7, 7, 8, 5, 5, 6, 4]);
     expect(quiz.map((question) => question.section)).toEqual(QUIZ_SECTIONS.flatMap((s) => Array(s.count).fill(s.id)));
   });
 
   it('gives every question four choices with exactly one correct answer', () => {
     for (const question of quiz) {
       expect(question.choices, question.id).toHaveLength(4);
-      expect(question.choices.filter((choice) => choice.correct), `${question.id} needs exactly one correct choice`).toHaveLength(1);
+      expect(
+        question.choices.filter((choice) => choice.correct),
+        `${question.id} needs exactly one correct choice`,
+      ).toHaveLength(1);
     }
   });
 
@@ -76,7 +93,10 @@ describe('the quiz content', () => {
 
     for (const position of [0, 1, 2, 3]) {
       const share = positions.filter((p) => p === position).length / positions.length;
-      expect(share, `choice ${position + 1} is right in ${Math.round(share * 100)}% of questions; a learner could guess it`).toBeLessThan(0.4);
+      expect(
+        share,
+        `choice ${position + 1} is right in ${Math.round(share * 100)}% of questions; a learner could guess it`,
+      ).toBeLessThan(0.4);
     }
   });
 
@@ -107,7 +127,11 @@ describe('QuizQuestionSchema', () => {
   });
 
   it('rejects a misconception that points at the right answer', () => {
-    expect(QuizQuestionSchema.safeParse(validQuestion({ misconception: { choice: 1, why: 'This is the right answer, not a trap.' } })).success).toBe(false);
+    expect(
+      QuizQuestionSchema.safeParse(
+        validQuestion({ misconception: { choice: 1, why: 'This is the right answer, not a trap.' } }),
+      ).success,
+    ).toBe(false);
   });
 });
 
@@ -133,13 +157,17 @@ describe('parseQuiz', () => {
   it('names the question when it sits in the wrong section file', () => {
     const message = errorOf(() => parseQuiz(quizFiles({ section: 'cdn-architecture' })));
 
-    expect(message).toMatchInlineSnapshot(`"Question "cache-patterns-0" in content/quiz/cache-patterns.json has section "cdn-architecture"; move it to content/quiz/cdn-architecture.json or fix its section."`);
+    expect(message).toMatchInlineSnapshot(
+      `"Question "cache-patterns-0" in content/quiz/cache-patterns.json has section "cdn-architecture"; move it to content/quiz/cdn-architecture.json or fix its section."`,
+    );
   });
 
   it('rejects an id used twice', () => {
     const message = errorOf(() => parseQuiz(quizFiles({ id: 'cache-patterns-1' })));
 
-    expect(message).toMatchInlineSnapshot(`"Question id "cache-patterns-1" is used twice (content/quiz/cache-patterns.json and content/quiz/cache-patterns.json); ids must be unique."`);
+    expect(message).toMatchInlineSnapshot(
+      `"Question id "cache-patterns-1" is used twice (content/quiz/cache-patterns.json and content/quiz/cache-patterns.json); ids must be unique."`,
+    );
   });
 
   it('rejects a section with the wrong number of questions', () => {
@@ -148,6 +176,8 @@ describe('parseQuiz', () => {
 
     const message = errorOf(() => parseQuiz(files));
 
-    expect(message).toMatchInlineSnapshot(`"content/quiz/invalidation-eviction.json holds 6 questions; the "Invalidation and eviction" section needs exactly 7."`);
+    expect(message).toMatchInlineSnapshot(
+      `"content/quiz/invalidation-eviction.json holds 6 questions; the "Invalidation and eviction" section needs exactly 7."`,
+    );
   });
 });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadCourse } from '../../src/course/course.ts';
 import { checkCrossReferences, formatProblems } from '../../src/course/cross-references.ts';
 import { ROOT } from '../../src/course/paths.ts';
+import { QUIZZES } from '../../src/course/quiz-schema.ts';
 import { checkBuiltSite, parsePage } from '../../src/site/link-check.ts';
 
 // Runs on whatever lessons and exercises exist: nothing here names a lesson or counts them.
@@ -24,10 +25,10 @@ describe('the built site', () => {
     expect(problems, `Broken cross-references:\n${formatProblems(problems)}`).toEqual([]);
   });
 
-  it('has a page for the home, the quiz, every lesson and every exercise', () => {
+  it('has a page for the home, every quiz, every lesson and every exercise', () => {
     const urls = [
       '/',
-      '/quiz/',
+      ...QUIZZES.map((quiz) => quiz.path),
       '/exercises/',
       ...course.lessons.map((l) => `/lessons/${l.slug}/`),
       ...course.exercises.map((e) => `/exercises/${e.slug}/`),
@@ -67,6 +68,21 @@ describe('the built site', () => {
         external.filter((src) => !allowed.test(src)),
         `${lesson.slug}: unexpected scripts`,
       ).toEqual([]);
+    }
+  });
+
+  it('gives every lesson diagram a text alternative that screen readers can reach', () => {
+    for (const lesson of course.lessons) {
+      const html = read(`/lessons/${lesson.slug}/`);
+      const ids = new Set([...html.matchAll(/\bid="([^"]+)"/g)].map((match) => match[1]));
+
+      for (const [svg] of html.matchAll(/<svg\b[^>]*role="img"[^>]*>/g)) {
+        const labelledBy = /aria-labelledby="([^"]+)"/.exec(svg)?.[1]?.split(/\s+/) ?? [];
+
+        expect(labelledBy.length, `${lesson.slug}: ${svg} needs aria-labelledby naming its <title> and <desc>`).toBe(2);
+        for (const id of labelledBy)
+          expect(ids.has(id), `${lesson.slug}: ${svg} names #${id}, which is not on the page`).toBe(true);
+      }
     }
   });
 });

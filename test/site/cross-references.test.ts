@@ -26,10 +26,13 @@ function course(overrides: Partial<Course> = {}): Course {
   return {
     lessons: [
       lesson('cache-strategies', { exercises: ['cache-aside'], quiz: ['ttl-basics'], body: '## TTL\n\nText.' }),
-      lesson('monitoring'),
+      lesson('monitoring', { quiz: ['lag-basics'], body: '## Lag\n\nText.' }),
     ],
     exercises: [exercise('cache-aside', 'cache-strategies')],
-    quiz: [{ id: 'ttl-basics', file: 'content/quiz/cache-patterns.json', lesson: 'cache-strategies', anchor: 'ttl' }],
+    quiz: [
+      { id: 'ttl-basics', file: 'content/quiz/cache-patterns.json', lesson: 'cache-strategies', anchor: 'ttl' },
+      { id: 'lag-basics', file: 'content/quiz/feeds-sharding.json', lesson: 'monitoring', anchor: 'lag' },
+    ],
     ...overrides,
   };
 }

@@ -1,16 +1,17 @@
 import path from 'node:path';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ROOT } from '../../src/course/paths.ts';
 import { loadQuiz } from '../../src/course/quiz.ts';
-import { QUIZ_SECTIONS } from '../../src/course/quiz-schema.ts';
+import { QUIZZES, quizLength } from '../../src/course/quiz-schema.ts';
 import { serveStatic } from '../../src/site/static-server.ts';
 import { hasChromium, inCi, launchChromium, missingChromium, seriousViolations } from './browser.ts';
 
 const MISSING = missingChromium('the quiz browser test');
 
-const quiz = loadQuiz();
-const rightIndex = (id: string) => quiz.find((question) => question.id === id)!.choices.findIndex((choice) => choice.correct);
+const allQuestions = loadQuiz();
+const rightIndex = (id: string) =>
+  allQuestions.find((question) => question.id === id)!.choices.findIndex((choice) => choice.correct);
 const wrongIndex = (id: string) => (rightIndex(id) + 1) % 4;
 
 let browser: Browser | undefined;
@@ -28,7 +29,11 @@ async function answer(id: string, index: number): Promise<void> {
 
 const overallScore = () => page.locator('.quiz-toolbar [data-score]').textContent();
 
-describe.skipIf(!hasChromium && !inCi)('the quiz page in a browser', () => {
+describe.skipIf(!hasChromium && !inCi).each(QUIZZES)('the $title page in a browser', (quizPage) => {
+  const sections = quizPage.sections;
+  const total = quizLength(quizPage);
+  const quiz = allQuestions.filter((question) => sections.some((section) => section.id === question.section));
+
   beforeAll(async () => {
     if (!hasChromium) return;
     server = await serveStatic(path.join(ROOT, 'dist'));
@@ -50,7 +55,7 @@ describe.skipIf(!hasChromium && !inCi)('the quiz page in a browser', () => {
       if (message.type() === 'error') errors.push(message.text());
     });
     page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${server!.url}/quiz/`);
+    await page.goto(`${server!.url}${quizPage.path}`);
     await page.locator('.quiz.quiz-enhanced').waitFor();
   });
 
@@ -59,14 +64,18 @@ describe.skipIf(!hasChromium && !inCi)('the quiz page in a browser', () => {
     await context?.close();
   });
 
-  it('scores 30/30 when every question is answered correctly, per section and overall', async () => {
+  it('scores full marks when every question is answered correctly, per section and overall', async () => {
     for (const question of quiz) await answer(question.id, rightIndex(question.id));
 
-    expect(await overallScore()).toBe('30 / 30 correct');
-    for (const section of QUIZ_SECTIONS) {
-      expect(await page.locator(`.quiz-section-score [data-score="${section.id}"]`).textContent()).toBe(`${section.count} / ${section.count} correct`);
+    expect(await overallScore()).toBe(`${total} / ${total} correct`);
+    for (const section of sections) {
+      expect(await page.locator(`.quiz-section-score [data-score="${section.id}"]`).textContent()).toBe(
+        `${section.count} / ${section.count} correct`,
+      );
     }
-    expect(await page.locator('.quiz-missed').isVisible(), 'nothing was missed, so there is nothing to review').toBe(false);
+    expect(await page.locator('.quiz-missed').isVisible(), 'nothing was missed, so there is nothing to review').toBe(
+      false,
+    );
     expect(await seriousViolations(page)).toEqual([]);
   });
 
@@ -79,14 +88,14 @@ describe.skipIf(!hasChromium && !inCi)('the quiz page in a browser', () => {
     expect(await form.locator('.quiz-feedback').textContent()).toMatch(/^Not quite/);
     expect(await form.locator('details').getAttribute('open'), 'the explanation opens after an answer').not.toBeNull();
     expect(await form.locator('details .quiz-lesson-link').isVisible()).toBe(true);
-    expect(await overallScore()).toBe('0 / 30 correct, 1 answered');
+    expect(await overallScore()).toBe(`0 / ${total} correct, 1 answered`);
     expect(await page.locator(`.quiz-missed-list a[href="#${id}"]`).count()).toBe(1);
     expect(await seriousViolations(page), 'after a wrong answer').toEqual([]);
 
     await page.getByRole('button', { name: 'Retry missed questions' }).click();
     expect(await form.locator('input:checked').count(), 'retry clears the missed answer').toBe(0);
     await answer(id, rightIndex(id));
-    expect(await overallScore()).toBe('1 / 30 correct, 1 answered');
+    expect(await overallScore()).toBe(`1 / ${total} correct, 1 answered`);
   });
 
   it('keeps progress across a reload, and clearing it resets the score', async () => {
@@ -97,25 +106,44 @@ describe.skipIf(!hasChromium && !inCi)('the quiz page in a browser', () => {
     await page.reload();
     await page.locator('.quiz.quiz-enhanced').waitFor();
 
-    expect(await overallScore()).toBe('1 / 30 correct, 2 answered');
+    expect(await overallScore()).toBe(`1 / ${total} correct, 2 answered`);
     expect(await page.locator(`#${second}--${wrongIndex(second)}`).isChecked()).toBe(true);
 
     await page.locator('.quiz-toolbar').getByRole('button', { name: 'Clear progress' }).click();
-    expect(await overallScore()).toBe('0 / 30 correct, 0 answered');
+    expect(await overallScore()).toBe(`0 / ${total} correct, 0 answered`);
     await page.reload();
     await page.locator('.quiz.quiz-enhanced').waitFor();
-    expect(await overallScore(), 'cleared progress stays cleared after a reload').toBe('0 / 30 correct, 0 answered');
+    expect(await overallScore(), 'cleared progress stays cleared after a reload').toBe(
+      `0 / ${total} correct, 0 answered`,
+    );
     expect(await page.locator('input:checked').count()).toBe(0);
+  });
+
+  it("keeps this quiz's progress when the learner clears another quiz", async () => {
+    const id = quiz[0]!.id;
+    const other = QUIZZES.find((candidate) => candidate.id !== quizPage.id)!;
+    await answer(id, rightIndex(id));
+
+    await page.goto(`${server!.url}${other.path}`);
+    await page.locator('.quiz.quiz-enhanced').waitFor();
+    await page.locator('.quiz-toolbar').getByRole('button', { name: 'Clear progress' }).click();
+    await page.goto(`${server!.url}${quizPage.path}`);
+    await page.locator('.quiz.quiz-enhanced').waitFor();
+
+    expect(await overallScore(), 'each quiz keeps its own progress').toBe(`1 / ${total} correct, 1 answered`);
   });
 
   it('shows every answer and explanation in a disclosure when JavaScript is off', async () => {
     const noScript = await browser!.newContext({ javaScriptEnabled: false });
     const plain = await noScript.newPage();
 
-    await plain.goto(`${server!.url}/quiz/`);
+    await plain.goto(`${server!.url}${quizPage.path}`);
 
-    expect(await plain.locator('form[data-question] details summary').count()).toBe(30);
-    expect(await plain.getByRole('button', { name: 'Check answer' }).count(), 'no dead buttons without JavaScript').toBe(0);
+    expect(await plain.locator('form[data-question] details summary').count()).toBe(total);
+    expect(
+      await plain.getByRole('button', { name: 'Check answer' }).count(),
+      'no dead buttons without JavaScript',
+    ).toBe(0);
     const details = plain.locator('form[data-question] details').first();
     await details.locator('summary').click();
     expect(await details.textContent()).toContain('Answer:');
@@ -124,7 +152,7 @@ describe.skipIf(!hasChromium && !inCi)('the quiz page in a browser', () => {
 
   it('has no serious accessibility violations in its no-JavaScript form', async () => {
     // axe needs JavaScript, so serve the page with its own scripts stripped instead of turning JS off.
-    await page.route('**/quiz/', async (route) => {
+    await page.route(`**${quizPage.path}`, async (route) => {
       const response = await route.fetch();
       const html = (await response.text()).replace(/<script\b[^>]*>[\s\S]*?<\/script>/g, '');
       await route.fulfill({ response, body: html });

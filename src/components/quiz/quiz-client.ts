@@ -1,12 +1,19 @@
 /// <reference lib="dom" />
 /*
- * Progressive enhancement for /quiz/. The server-rendered page already works without
+ * Progressive enhancement for the quiz pages (/quiz/ and /quiz/<id>/). The server-rendered page already works without
  * JavaScript (every answer sits in a <details>); this script hides those answers until the
  * learner checks one, scores per section and overall, lists missed questions for review and
  * keeps progress in localStorage. Plain DOM code on purpose: the page's budget is 15 KB gzipped.
  */
 
-const STORAGE_KEY = 'system-design-lab:quiz:v1';
+/**
+ * Where a quiz's answers are kept. Each quiz has its own key, so clearing one quiz (or loading
+ * a page that does not know another quiz's ids) never touches the other's progress; the first
+ * quiz keeps the key it had before there were two.
+ */
+function storageKey(quizId: string | undefined): string {
+  return !quizId || quizId === 'caching' ? 'system-design-lab:quiz:v1' : `system-design-lab:quiz:${quizId}:v1`;
+}
 
 /** What we persist: the choice index picked for each answered question id. */
 type Answers = Record<string, number>;
@@ -23,9 +30,9 @@ interface Question {
   check: HTMLButtonElement;
 }
 
-function readAnswers(): Answers {
+function readAnswers(key: string): Answers {
   try {
-    const parsed: unknown = JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '{}');
+    const parsed: unknown = JSON.parse(localStorage.getItem(key) ?? '{}');
     return parsed && typeof parsed === 'object' ? (parsed as Answers) : {};
   } catch {
     // Storage disabled (private mode, a locked-down browser) or corrupt: start fresh.
@@ -33,10 +40,10 @@ function readAnswers(): Answers {
   }
 }
 
-function writeAnswers(answers: Answers): void {
+function writeAnswers(key: string, answers: Answers): void {
   try {
-    if (Object.keys(answers).length === 0) localStorage.removeItem(STORAGE_KEY);
-    else localStorage.setItem(STORAGE_KEY, JSON.stringify(answers));
+    if (Object.keys(answers).length === 0) localStorage.removeItem(key);
+    else localStorage.setItem(key, JSON.stringify(answers));
   } catch {
     // Progress simply is not kept; the quiz still works for this visit.
   }
@@ -61,7 +68,8 @@ function init(root: HTMLElement): void {
     check: must(form, 'button[type=submit]'),
   }));
   const byId = new Map(questions.map((question) => [question.id, question]));
-  const answers = readAnswers();
+  const key = storageKey(root.dataset.quiz);
+  const answers = readAnswers(key);
   for (const id of Object.keys(answers)) {
     const question = byId.get(id);
     const choice = answers[id];
@@ -107,8 +115,10 @@ function init(root: HTMLElement): void {
     });
     for (const output of root.querySelectorAll<HTMLElement>('[data-score]')) {
       const section = output.dataset.score;
-      const { answered, right, total } = score(section ? questions.filter((question) => question.section === section) : questions);
-      output.textContent = `${right} / ${total} correct` + (answered < total ? `, ${answered} answered` : '');
+      const { answered, right, total } = score(
+        section ? questions.filter((question) => question.section === section) : questions,
+      );
+      output.textContent = `${right} / ${total} correct${answered < total ? `, ${answered} answered` : ''}`;
     }
     missedList.replaceChildren(
       ...questions
@@ -129,7 +139,7 @@ function init(root: HTMLElement): void {
   }
 
   function save(): void {
-    writeAnswers(answers);
+    writeAnswers(key, answers);
     renderScores();
   }
 
@@ -152,7 +162,9 @@ function init(root: HTMLElement): void {
   }
 
   retry.addEventListener('click', () => {
-    const missed = questions.filter((question) => answers[question.id] !== undefined && answers[question.id] !== question.correct);
+    const missed = questions.filter(
+      (question) => answers[question.id] !== undefined && answers[question.id] !== question.correct,
+    );
     for (const question of missed) {
       delete answers[question.id];
       render(question);
