@@ -65,11 +65,24 @@ if (biome.status === 0) passed++, console.log('format and lint: ok');
 else failed++;
 
 step('type check');
-const tsc = spawnSync(node, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+const tsc = spawnSync(node, [path.join(ROOT, 'node_modules/typescript7/bin/tsc'), '-p', 'tsconfig.json'], {
   cwd: ROOT,
   stdio: 'inherit',
 });
 if (tsc.status === 0) passed++, console.log('types: ok');
+else failed++;
+
+step('type check of the site (astro check)');
+const astroCheck = spawnSync(
+  node,
+  [path.join(ROOT, 'node_modules/astro/bin/astro.mjs'), 'check', '--tsconfig', 'tsconfig.site.json'],
+  {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' },
+  },
+);
+if (astroCheck.status === 0) passed++, console.log('site types: ok');
 else failed++;
 
 const redis = await startThrowawayRedis();
