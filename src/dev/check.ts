@@ -161,8 +161,10 @@ function pristineStubs(slugs: string[]): { root: string; slugs: string[] } {
 }
 
 /** Every solution passes its suite; every stub fails it. */
-export async function checkGrading(redisUrl?: string): Promise<CheckResult[]> {
-  const slugs = loadExercises().map((e) => e.slug);
+export async function checkGrading(
+  redisUrl?: string,
+  slugs = loadExercises().map((e) => e.slug),
+): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const modes: Array<string | undefined> = [undefined, ...(redisUrl ? [redisUrl] : [])];
   for (const url of modes) {
@@ -202,14 +204,21 @@ export function printResults(results: CheckResult[]) {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { redis: { type: 'string' }, seed: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    options: { redis: { type: 'string' }, seed: { type: 'string' } },
+    allowPositionals: true,
+  });
   const redisUrl = values.redis ?? process.env.REDIS_URL;
-  const corpus = await checkCorpus(
-    loadExercises().map((e) => e.slug),
-    redisUrl,
-    values.seed ? Number(values.seed) : undefined,
-  );
-  const results = [...checkLayout(), ...(await checkGrading(redisUrl)), ...corpus.results];
+  // `npm run check -- <slug>…` grades only those exercises (the layout check stays whole).
+  const all = loadExercises().map((e) => e.slug);
+  const unknown = positionals.filter((slug) => !all.includes(slug));
+  if (unknown.length) {
+    console.error(`No exercise named ${unknown.join(', ')}. Exercises: ${all.join(', ')}.`);
+    process.exit(2);
+  }
+  const slugs = positionals.length ? positionals : all;
+  const corpus = await checkCorpus(slugs, redisUrl, values.seed ? Number(values.seed) : undefined);
+  const results = [...checkLayout(), ...(await checkGrading(redisUrl, slugs)), ...corpus.results];
   printResults(results);
   console.log(corpusScore(corpus));
   process.exitCode = results.every((r) => r.ok) ? 0 : 1;
