@@ -41,6 +41,8 @@ export function countElements(reply: unknown): number {
 
 interface OpenTrip {
   trip: RoundTrip;
+  /** Its place in the log, to swap in the shared copy once the trip is closed. */
+  index: number;
   /** Set once a reply of this trip reached the code under test: later sends start a new trip. */
   answered: boolean;
   /** Resolves when the trip may leave, after an interleaved action (see beforeTrip). */
@@ -64,6 +66,13 @@ export class RoundTripLog {
   /** What the first refused send was: a pipeline can also be cut inside (breakAfter's `inside`). */
   lastRefused: Send | null = null;
   private cutInside = 0;
+  /**
+   * Closed trips and their sends are shared by shape: a learner's busy loop makes hundreds of
+   * thousands of identical trips, and a log that kept each as its own objects grew by ~55 MB per
+   * 200,000, which ran the test thread out of memory before the runner could name the loop.
+   */
+  private shapes = new Map<string, RoundTrip>();
+  private sendShapes = new Map<string, Send>();
 
   /**
    * Fault injection: after `n` more round trips every command of the watched clients rejects,
@@ -113,7 +122,10 @@ export class RoundTripLog {
     partly?: (m: number) => Promise<unknown>,
   ): Promise<T> {
     if (this.interleaving.getStore()) return run();
+    send = this.shared(send);
     let current = this.open.get(client);
+    if (current?.answered && this.trips[current.index] === current.trip)
+      this.trips[current.index] = this.closed(current.trip);
     if (!current || current.answered) {
       const index = this.trips.length;
       if (this.breakAt !== null && index >= this.breakAt) {
@@ -133,7 +145,7 @@ export class RoundTripLog {
       const hook = this.hooks.get(index);
       this.hooks.delete(index);
       const gate = hook ? this.interleave(hook) : null;
-      current = { trip, answered: false, gate };
+      current = { trip, index, answered: false, gate };
       this.open.set(client, current);
     }
     current.trip.sends.push(send);
@@ -153,6 +165,25 @@ export class RoundTripLog {
         throw error;
       },
     );
+  }
+
+  private shared(send: Send): Send {
+    const key = `${send.kind}:${send.command}:${send.size}`;
+    const known = this.sendShapes.get(key);
+    if (known) return known;
+    const frozen = Object.freeze({ ...send });
+    this.sendShapes.set(key, frozen);
+    return frozen;
+  }
+
+  /** A trip no send can join any more, as the one shared trip of its shape. */
+  private closed(trip: RoundTrip): RoundTrip {
+    const key = trip.sends.map((send) => `${send.kind}:${send.command}:${send.size}`).join('|');
+    const known = this.shapes.get(key);
+    if (known) return known;
+    const frozen = Object.freeze({ sends: Object.freeze([...trip.sends]) as Send[] });
+    this.shapes.set(key, frozen);
+    return frozen;
   }
 
   private async interleave(action: () => Promise<unknown>) {

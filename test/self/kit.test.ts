@@ -38,6 +38,18 @@ describe.each(MODES)('on %s', (_mode, url) => {
       expect(lab.roundTrips.summary()).toBe('SET ×1, GET ×1, pipeline of 3 ×1, transaction of 2 ×1');
     });
 
+    test('a busy loop of round trips keeps one shared record per shape, not one per trip', async () => {
+      const lab = await createLabRedis({ url });
+
+      for (let i = 0; i < 1000; i++) await lab.redis.get('a');
+      await lab.redis.set('a', '1');
+
+      const { trips } = lab.roundTrips;
+      expect(lab.roundTrips.count).toBe(1001);
+      expect(new Set(trips.slice(0, 1000)).size, 'a closed GET trip is the one shared GET trip').toBe(1);
+      expect(lab.roundTrips.summary()).toBe('GET ×1000, SET ×1');
+    });
+
     test('commands sent before any reply is awaited are one latency-bound round trip', async () => {
       const lab = await createLabRedis({ url });
 
