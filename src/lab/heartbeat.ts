@@ -14,6 +14,14 @@ declare module 'vitest' {
 export const HEARTBEAT_CHANNEL = 'system-design-lab:heartbeat';
 export const BEAT_EVERY_MS = 100;
 
+/**
+ * The JavaScript heap a test thread may use, in MB (the test process's --max-old-space-size).
+ * Grading every exercise needs well under half of it; the cap makes V8 size its heaps to what is
+ * live (~20 MB lighter, npm run bench), and code that grows without bound fails in seconds with a
+ * verdict that says so.
+ */
+export const TEST_HEAP_MB = 192;
+
 export interface Heartbeat {
   /** Set once as a test starts: its full name ("core > …") and its suite file. */
   test?: string;

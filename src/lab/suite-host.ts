@@ -6,7 +6,7 @@
  *
  * Parent → host: { type: 'run', slugs, changed }. Host → parent: HostMessage (below).
  */
-import { BroadcastChannel } from 'node:worker_threads';
+import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { createVitest, type Reporter, type TestCase, type TestModule, type TestSpecification } from 'vitest/node';
 import type { UserConsoleLog } from 'vitest';
@@ -21,6 +21,7 @@ export type HostMessage =
   | { type: 'finished'; slug: string; test: ReportedTest }
   | { type: 'module'; slug: string; module: ReportedModule }
   | { type: 'run-end'; unhandled: string[] }
+  | { type: 'out-of-memory' }
   | { type: 'host-error'; message: string };
 
 export type HostCommand = { type: 'run'; slugs: string[]; changed: string[]; seed: number };
@@ -29,6 +30,14 @@ const send = (message: HostMessage) => process.send?.(message);
 // The runner that started this process is gone (closed terminal, killed parent): so are we,
 // with every test thread, instead of spinning on as an orphan.
 process.on('disconnect', () => process.exit(0));
+
+// A test thread that reaches the heap limit is ended by Node with ERR_WORKER_OUT_OF_MEMORY,
+// which Vitest reports only as an unexpected exit: tell the runner the cause while we can.
+process.on('worker', (worker: Worker) =>
+  worker.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') send({ type: 'out-of-memory' });
+  }),
+);
 
 const slugOf = (file: string) => path.basename(file, '.test.ts');
 
@@ -94,6 +103,9 @@ heartbeat.onmessage = (event) => {
 const vitest = await createVitest(
   {
     watch: false,
+    // Node imports the config itself (it strips the types): bundling it with Rolldown first cost
+    // ~15 MB and ~100 ms per start (npm run bench).
+    configLoader: 'native',
     project: ['graded'],
     reporters: [new HostReporter()],
     config: path.join(import.meta.dirname, '..', '..', 'vitest.config.ts'),

@@ -11,6 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { ROOT } from '../course/paths.ts';
+import { TEST_HEAP_MB } from './heartbeat.ts';
 import type { ReportedModule, ReportedTest } from './report.ts';
 import type { HostCommand, HostMessage } from './suite-host.ts';
 
@@ -19,8 +20,11 @@ const HOST = path.join(ROOT, 'src', 'lab', 'suite-host.ts');
 export const STALL_MS = 3_000;
 
 export interface Hang {
-  /** loop: the event loop stopped turning; promise: timers ran, the suite never finished. */
-  kind: 'loop' | 'promise';
+  /**
+   * loop: the event loop stopped turning; promise: timers ran, the suite never finished;
+   * memory: a test thread reached TEST_HEAP_MB.
+   */
+  kind: 'loop' | 'promise' | 'memory';
   afterMs: number;
   slug?: string;
   /** The test that was running, as "core > …". */
@@ -78,7 +82,7 @@ export class SuiteHost {
     // A small young generation (V8 flags hold for the test threads too): the suites make heaps of
     // short-lived garbage, and with the default semi-space the process grew by ~70 MB for no gain
     // in speed (measured by npm run bench).
-    const child = spawn(process.execPath, ['--max-semi-space-size=4', HOST], {
+    const child = spawn(process.execPath, ['--max-semi-space-size=4', `--max-old-space-size=${TEST_HEAP_MB}`, HOST], {
       cwd: ROOT,
       env,
       detached: true,
@@ -159,6 +163,9 @@ export class SuiteHost {
           this.stop();
           finish();
         };
+        // A thread that stopped beating a while ago was starved before memory ran out: a busy loop
+        // (or garbage collection without end) is the diagnosis, whichever detector fires first.
+        const starved = () => lastBeat > 0 && performance.now() - lastBeat > STALL_MS / 3;
         const watchdog = setInterval(() => {
           const now = performance.now();
           if (lastBeat && now - lastBeat > STALL_MS) halt('loop');
@@ -182,13 +189,19 @@ export class SuiteHost {
           } else if (message.type === 'run-end') {
             result.unhandled = message.unhandled;
             finish();
+          } else if (message.type === 'out-of-memory') {
+            // The test thread is gone and Vitest takes the process down with it: stop it first.
+            halt(starved() ? 'loop' : 'memory');
           } else if (message.type === 'host-error') {
             result.crash = message.message;
             finish();
           }
         };
         this.exitListener = () => {
-          result.crash ??= `The test process exited:\n${this.stderrTail()}`;
+          // One allocation past the limit aborts the whole process before any message leaves.
+          if (/heap out of memory|OOMErrorHandler/.test(this.stderr) && !result.crash && !result.hang)
+            halt(starved() ? 'loop' : 'memory');
+          else result.crash ??= `The test process exited:\n${this.stderrTail()}`;
           finish();
         };
         child.send({ type: 'run', slugs, changed, seed } satisfies HostCommand);

@@ -4,6 +4,7 @@
  */
 import { TEST_LEVELS, type TestLevel } from '../course/exercise-schema.ts';
 import type { ReportedModule, ReportedTest } from './report.ts';
+import { TEST_HEAP_MB } from './heartbeat.ts';
 import type { Hang } from './suite-runner.ts';
 
 export interface TestVerdict {
@@ -87,11 +88,20 @@ function toVerdict(test: ReportedTest): TestVerdict | null {
 export function hangMessage(hang: Hang, limitMs?: number): string {
   const where = hang.test ? `"${hang.test}"` : 'The suite';
   const seconds = (hang.afterMs / 1000).toFixed(1);
+  if (hang.kind === 'memory') {
+    return (
+      `Stopped after ${seconds} s: ${where} ran out of memory (a test thread may use ${TEST_HEAP_MB} MB of ` +
+      'JavaScript heap, and grading every exercise needs less than half of that). Something in your code ' +
+      'grows without bound: an array, map or string appended to and never cleared, or a loop that keeps ' +
+      'starting calls. In production that is the server the kernel kills for memory.'
+    );
+  }
   if (hang.kind === 'loop') {
     return (
       `Stopped after ${seconds} s: ${where} never let the event loop turn (no timer could run). ` +
       'Look for a loop that awaits only Redis replies or nothing at all: the mock Redis answers ' +
-      'instantly, so such a loop spins forever. A retry loop needs a limit and a real delay.'
+      'instantly, so such a loop spins forever. A retry loop needs a limit and a real delay. (Code that ' +
+      'keeps something growing without bound stops a thread the same way, busy collecting garbage.)'
     );
   }
   return (

@@ -139,6 +139,20 @@ describe('grading broken code', () => {
     });
   });
 
+  test('code that grows without bound is stopped within seconds and blamed on memory, not on a loop', async () => {
+    const started = Date.now();
+    // A few megabytes kept per call, between awaits that let timers run: a leak, not a busy loop.
+    const grow = '((globalThis as { hoard?: string[][] }).hoard ??= []).push(Array(2 ** 23).fill(id));';
+    const verdict = await gradeOne(folder('memory', inInvalidate(grow)), 30_000);
+
+    expect(Date.now() - started, 'a thread near its heap limit is noticed, not waited out').toBeLessThan(20_000);
+    expect(verdict.status).toBe('error');
+    expect(verdict.message).toMatch(
+      /^Stopped after \d+\.\d s: "core > [^"]+" ran out of memory \(a test thread may use \d+ MB/,
+    );
+    expect(verdict.tests.at(-1)).toMatchObject({ status: 'fail' });
+  });
+
   test('a promise that never settles is named at the limit, and not blamed on a loop', async () => {
     const verdict = await gradeOne(folder('stuck', inInvalidate('await new Promise(() => {});')), 8_000);
 
