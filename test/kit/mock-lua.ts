@@ -37,6 +37,8 @@ const STATUS_REPLIES = new Set([
   'watch',
   'unwatch',
   'select',
+  'xgroup',
+  'xsetid',
 ]);
 
 const PRELUDE = `

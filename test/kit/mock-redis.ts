@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import RedisMock from 'ioredis-mock';
 import { LuaEngine, type CommandRunner } from './mock-lua.ts';
+import { streamOverrides } from './mock-streams.ts';
 
 type Raw = (this: MockInternals, ...args: any[]) => unknown;
 interface MockInternals {
@@ -22,21 +23,13 @@ export class MockLimitError extends Error {
 }
 
 const BLOCKING = ['blmove', 'brpoplpush', 'blpop', 'brpop', 'bzpopmin', 'bzpopmax', 'blmpop', 'bzmpop'];
-const STREAM_GROUPS = ['xgroup', 'xreadgroup', 'xack', 'xautoclaim', 'xclaim', 'xpending'];
 
 function limit(command: string): never {
   const name = command.toUpperCase();
-  if (BLOCKING.includes(command)) {
-    throw new MockLimitError(
-      `${name} blocks, and the exercises need calls that return at once: a blocked call would stall ` +
-        `the test clock. Use the non-blocking form (${name.slice(1)}) and return null when nothing is ready. ` +
-        `(The mock Redis used for grading does not implement blocking commands; see docs/redis-mock.md.)`,
-    );
-  }
   throw new MockLimitError(
-    `${name} (stream consumer groups) is not implemented by the mock Redis used for grading. ` +
-      `Grade against a real server with \`npm run grade -- --redis redis://127.0.0.1:6379\`, ` +
-      `or build the exercise from lists, sorted sets and hashes (see docs/redis-mock.md).`,
+    `${name} blocks, and the exercises need calls that return at once: a blocked call would stall ` +
+      `the test clock. Use the non-blocking form (${name.slice(1)}) and return null when nothing is ready. ` +
+      `(The mock Redis used for grading does not implement blocking commands; see docs/redis-mock.md.)`,
   );
 }
 
@@ -179,7 +172,12 @@ const overrides: Record<string, (raw: Raw) => Raw> = {
     },
 };
 
-for (const name of [...BLOCKING, ...STREAM_GROUPS]) overrides[name] = () => () => limit(name);
+for (const name of BLOCKING) overrides[name] = () => () => limit(name);
+// Streams and consumer groups (mock-streams.ts); XREAD/XREADGROUP BLOCK fail like the blocking commands.
+Object.assign(
+  overrides,
+  streamOverrides((message) => new MockLimitError(message)),
+);
 // The mock names its EVAL implementation `evaluate`.
 overrides.evaluate = overrides.eval!;
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import './ioredis-prefix.ts';
 import { createMockRedis, releaseMockServer } from './mock-redis.ts';
 import { RoundTripLog } from './round-trips.ts';
 
