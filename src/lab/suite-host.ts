@@ -4,13 +4,12 @@
  * time limit: a learner's loop can starve this process's test threads, so the parent watches
  * the heartbeat relayed from here and kills this whole process group when it stops.
  *
- * Parent → host: { type: 'run', slugs, changed }. Host → parent: HostMessage (below).
+ * Parent → host: HostCommand (the suites to run). Host → parent: HostMessage (below).
  */
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { createVitest, type Reporter, type TestCase, type TestModule, type TestSpecification } from 'vitest/node';
 import type { UserConsoleLog } from 'vitest';
-import { exercisePaths } from '../course/paths.ts';
 import { describeError, type CapturedOutput, type ReportedModule, type ReportedTest, captureOutput } from './report.ts';
 import { HEARTBEAT_CHANNEL, type Heartbeat } from './heartbeat.ts';
 
@@ -24,7 +23,8 @@ export type HostMessage =
   | { type: 'out-of-memory' }
   | { type: 'host-error'; message: string };
 
-export type HostCommand = { type: 'run'; slugs: string[]; changed: string[]; seed: number };
+/** `suites`: the suite files to run, as absolute paths. */
+export type HostCommand = { type: 'run'; suites: string[]; changed: string[]; seed: number };
 
 const send = (message: HostMessage) => process.send?.(message);
 // The runner that started this process is gone (closed terminal, killed parent): so are we,
@@ -103,12 +103,14 @@ heartbeat.onmessage = (event) => {
 const vitest = await createVitest(
   {
     watch: false,
-    // Node imports the config itself (it strips the types): bundling it with Rolldown first cost
-    // ~15 MB and ~100 ms per start (npm run bench).
-    configLoader: 'native',
+    // Vite's module runner loads the config with the transformer it has loaded anyway: bundling
+    // it with Rolldown first cost ~15 MB and ~100 ms per start, and Node's own loader would load
+    // amaro into this process, which host-entry.ts keeps out (npm run bench).
+    configLoader: 'runner',
     project: ['graded'],
     reporters: [new HostReporter()],
-    config: path.join(import.meta.dirname, '..', '..', 'vitest.config.ts'),
+    // This file may run from a stripped copy elsewhere (host-entry.ts): the runner says where.
+    config: process.env.LAB_VITEST_CONFIG,
   },
   { logLevel: 'silent' },
 );
@@ -121,10 +123,9 @@ async function run(command: HostCommand) {
     vitest.watcher.invalidates.add(file);
   }
   const specs: TestSpecification[] = [];
-  for (const slug of command.slugs) specs.push(...vitest.getModuleSpecifications(exercisePaths(slug).suite));
-  const missing = command.slugs.filter((slug) => !specs.some((spec) => slugOf(spec.moduleId) === slug));
-  if (missing.length)
-    specs.push(...(await vitest.globTestSpecifications(missing.map((slug) => exercisePaths(slug).suite))));
+  for (const suite of command.suites) specs.push(...vitest.getModuleSpecifications(suite));
+  const missing = command.suites.filter((suite) => !specs.some((spec) => spec.moduleId === suite));
+  if (missing.length) specs.push(...(await vitest.globTestSpecifications(missing)));
   // Providing a value costs the next run ~70 ms (measured), so only when the seed changes: once
   // per grade, once per watch session.
   if (command.seed !== providedSeed) vitest.provide('labSeed', (providedSeed = command.seed));

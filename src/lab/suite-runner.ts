@@ -10,12 +10,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { ROOT } from '../course/paths.ts';
+import { exercisePaths, ROOT } from '../course/paths.ts';
+import { hostEntry } from './host-entry.ts';
 import { TEST_HEAP_MB } from './heartbeat.ts';
 import type { ReportedModule, ReportedTest } from './report.ts';
 import type { HostCommand, HostMessage } from './suite-host.ts';
 
-const HOST = path.join(ROOT, 'src', 'lab', 'suite-host.ts');
 /** No heartbeat for this long while a test runs: its thread's event loop is starved. */
 export const STALL_MS = 3_000;
 
@@ -76,18 +76,23 @@ export class SuiteHost {
       LAB_IMPL_ROOT: this.options.implRoot,
       LAB_RUN_ID: this.runId,
       FORCE_COLOR: '0',
+      LAB_VITEST_CONFIG: path.join(ROOT, 'vitest.config.ts'),
     };
     if (this.options.redisUrl) env.REDIS_URL = this.options.redisUrl;
     else delete env.REDIS_URL;
     // A small young generation (V8 flags hold for the test threads too): the suites make heaps of
     // short-lived garbage, and with the default semi-space the process grew by ~70 MB for no gain
     // in speed (measured by npm run bench).
-    const child = spawn(process.execPath, ['--max-semi-space-size=4', `--max-old-space-size=${TEST_HEAP_MB}`, HOST], {
-      cwd: ROOT,
-      env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--max-semi-space-size=4', `--max-old-space-size=${TEST_HEAP_MB}`, hostEntry()],
+      {
+        cwd: ROOT,
+        env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      },
+    );
     this.child = child;
     this.stderr = '';
     hosts.add(this);
@@ -204,7 +209,8 @@ export class SuiteHost {
           else result.crash ??= `The test process exited:\n${this.stderrTail()}`;
           finish();
         };
-        child.send({ type: 'run', slugs, changed, seed } satisfies HostCommand);
+        const suites = slugs.map((slug) => exercisePaths(slug).suite);
+        child.send({ type: 'run', suites, changed, seed } satisfies HostCommand);
       });
     } finally {
       if (this.options.redisUrl) await removeRunKeys(this.options.redisUrl, this.runId);

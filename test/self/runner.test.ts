@@ -10,6 +10,7 @@ import { loadExercises } from '../../src/course/catalog.ts';
 import { ROOT, SOLUTIONS_DIR } from '../../src/course/paths.ts';
 import { formatVerdict, progressBar } from '../../src/lab/format.ts';
 import { grade } from '../../src/lab/grade.ts';
+import { hostEntry } from '../../src/lab/host-entry.ts';
 import { captureOutput, describeError } from '../../src/lab/report.ts';
 import { decideVerdict, dedupe, verdictSummary, type ExerciseVerdict } from '../../src/lab/verdict.ts';
 import { startWatch } from '../../src/lab/watch.ts';
@@ -248,6 +249,25 @@ describe('grading any folder anywhere', () => {
   });
 });
 
+describe('the test process', () => {
+  test('runs from plain JavaScript, so Node loads no TypeScript stripper into it', () => {
+    const entry = hostEntry();
+    const dir = path.dirname(entry);
+    const local = (file: string) =>
+      [...fs.readFileSync(path.join(dir, file), 'utf8').matchAll(/from\s+['"](\.[^'"]+)['"]/g)].map((m) => m[1]!);
+
+    expect(path.relative(path.join(ROOT, 'node_modules', '.cache'), entry)).toMatch(
+      /^system-design-lab\/host-\w+\/suite-host\.mjs$/,
+    );
+    expect(fs.readdirSync(dir).sort()).toEqual(['heartbeat.mjs', 'report.mjs', 'suite-host.mjs']);
+    for (const file of fs.readdirSync(dir))
+      expect(
+        local(file).every((specifier) => /^\.\/[\w-]+\.mjs$/.test(specifier)),
+        `${file} imports only its siblings`,
+      ).toBe(true);
+  });
+});
+
 describe('nothing is left behind', () => {
   const hostsOf = (parent: number) =>
     fs
@@ -257,7 +277,7 @@ describe('nothing is left behind', () => {
         try {
           const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
           const ppid = /PPid:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-          return cmdline.includes('suite-host.ts') && Number(ppid) === parent;
+          return /suite-host\.m?[jt]s/.test(cmdline) && Number(ppid) === parent;
         } catch {
           return false;
         }
