@@ -12,6 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadExercises } from '../course/catalog.ts';
+import { loadCourse } from '../course/course.ts';
+import { checkCrossReferences, formatProblems } from '../course/cross-references.ts';
 import { EXERCISES_DIR, exercisePaths, GRADED_DIR, ROOT, SOLUTIONS_DIR } from '../course/paths.ts';
 import { pristineStub, starterDrift, TODO_MARKER } from '../course/pristine.ts';
 import { grade } from '../lab/grade.ts';
@@ -118,6 +120,13 @@ export function checkLayout(): CheckResult[] {
       problem: `test/graded/${file} has no metadata record content/exercises/${slug}.json.`,
     });
   }
+  // The build refuses these too, but a maintainer working on one exercise runs this check first.
+  const problems = checkCrossReferences(loadCourse().references);
+  results.push({
+    name: 'lessons, exercises and quiz questions link to each other both ways',
+    ok: problems.length === 0,
+    problem: formatProblems(problems),
+  });
   return results;
 }
 
