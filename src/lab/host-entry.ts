@@ -20,6 +20,20 @@ const CACHE = path.join(ROOT, 'node_modules', '.cache', 'system-design-lab');
 
 let entry: string | undefined;
 
+/** Node warns once per process that stripTypeScriptTypes is experimental: a note for us, not the learner. */
+function stripQuietly(source: string): string {
+  const emitWarning = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (!String(typeof warning === 'string' ? warning : warning.message).includes('stripTypeScriptTypes'))
+      (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    return stripTypeScriptTypes(source);
+  } finally {
+    process.emitWarning = emitWarning;
+  }
+}
+
 export function hostEntry(): string {
   if (entry) return entry;
   try {
@@ -30,7 +44,7 @@ export function hostEntry(): string {
       const staging = `${dir}.${process.pid}.tmp`;
       fs.mkdirSync(staging, { recursive: true });
       FILES.forEach((file, i) => {
-        const js = stripTypeScriptTypes(sources[i]!).replace(
+        const js = stripQuietly(sources[i]!).replace(
           /(from\s+['"])\.\/([\w-]+)\.ts(['"])/g,
           (_match, open, name, close) => {
             if (!FILES.includes(`${name}.ts`))
