@@ -303,6 +303,24 @@ describe.each(MODES)('on %s', (_mode, url) => {
       expect(await lab.ttlMs('long')).toBeLessThanOrEqual(54_000);
       expect(await lab.ttlMs('long')).toBeGreaterThan(50_000);
     });
+
+    test('advance() ages pending stream entries, keeping their owner and delivery count', async () => {
+      const lab = await createLabRedis({ url });
+      const clock = useFakeClock(lab);
+      await lab.raw.xgroup('CREATE', 's', 'g', '0', 'MKSTREAM');
+      const id = (await lab.raw.xadd('s', '*', 'f', 'v'))!;
+      await lab.raw.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 1, 'STREAMS', 's', '>');
+
+      await clock.advance(30_000);
+      const pending = (await lab.raw.xpending('s', 'g', '-', '+', 10)) as [string, string, number, number][];
+      const [pendingId, owner, idleMs, deliveries] = pending[0]!;
+      const claimed = (await lab.raw.xautoclaim('s', 'g', 'c2', 29_000, '0-0', 'JUSTID')) as [string, string[]];
+
+      expect([pendingId, owner, deliveries]).toEqual([id, 'c1', 1]);
+      expect(idleMs).toBeGreaterThanOrEqual(30_000);
+      expect(idleMs).toBeLessThan(31_000);
+      expect(claimed[1]).toEqual([id]);
+    });
   });
 });
 

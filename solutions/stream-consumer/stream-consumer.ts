@@ -1,0 +1,277 @@
+import type { Redis } from 'ioredis';
+
+/** One stream entry as the handler gets it. */
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+/** Staff: what an idempotent handler returns instead of writing to Redis itself. */
+export interface Effect {
+  key: string;
+  value: string;
+}
+
+export interface StreamWorkerOptions {
+  /** ioredis client, mock or real. */
+  redis: Redis;
+  /** The stream key. */
+  stream: string;
+  /** The consumer group; created at the start of the stream if missing. */
+  group: string;
+  /** This worker's consumer name inside the group. */
+  consumer: string;
+  /**
+   * Processes one entry. Resolving means done (the entry is acked); throwing leaves it pending.
+   * With `idempotent: true` it returns the Effect (or Effects) to write instead of writing them.
+   */
+  handler: (entry: StreamEntry) => Promise<unknown>;
+  /** Deliveries an entry may have; the one after that sends it to the dead-letter stream. */
+  maxDeliveries: number;
+  /** An entry pending for this long (ms) is presumed lost by its consumer and may be claimed. */
+  claimIdleMs: number;
+  /** Where entries that ran out of deliveries are copied. */
+  deadLetterStream: string;
+  /** New entries read per runOnce (and at most this many claimed). Default 10. */
+  batchSize?: number;
+  /** Staff: write the handler's effects, an idempotency record and the ack in one atomic step. */
+  idempotent?: boolean;
+}
+
+export interface RunResult {
+  /** Entries whose handler resolved and that were acked in this call. */
+  processed: number;
+  /** Claimed entries (idle too long at another or this consumer) handed to the handler again. */
+  retried: number;
+  /** Entries copied to the dead-letter stream and acked in this call. */
+  deadLettered: number;
+}
+
+type RawEntry = [id: string, fields: string[]];
+
+const UNKNOWN_REASON = 'exceeded maxDeliveries';
+
+/**
+ * Staff commit, one script so nothing can run between the check and the writes: if the entry's
+ * record exists, an earlier delivery already wrote its effects (a consumer that was presumed
+ * dead and was only slow, or a crash after EXEC reached Redis), so only the ack is left to do.
+ * KEYS: stream, record, effect keys…  ARGV: group, record TTL ms, entry id, effect values…
+ */
+const COMMIT_ONCE = `
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  for i = 3, #KEYS do
+    redis.call('SET', KEYS[i], ARGV[i + 1])
+  end
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+end
+return redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+`;
+
+/** Compares two stream IDs (`ms-seq`) numerically; a string compare puts 10-0 before 9-0. */
+function compareIds(a: string, b: string): number {
+  const [aMs, aSeq] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bMs, bSeq] = b.split('-').map(BigInt) as [bigint, bigint];
+  if (aMs !== bMs) return aMs < bMs ? -1 : 1;
+  return aSeq === bSeq ? 0 : aSeq < bSeq ? -1 : 1;
+}
+
+function toEntry([id, flat]: RawEntry): StreamEntry {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  return { id, fields };
+}
+
+export class StreamWorker {
+  private readonly redis: Redis;
+  private readonly batchSize: number;
+  private groupReady = false;
+  /** The last failure of each entry this worker saw fail, for the dead-letter reason. */
+  private readonly failures = new Map<string, string>();
+
+  constructor(private readonly options: StreamWorkerOptions) {
+    this.redis = options.redis;
+    this.batchSize = options.batchSize ?? 10;
+  }
+
+  /** One pass: claim idle entries, dead-letter the exhausted ones, read new ones, handle them. */
+  async runOnce(): Promise<RunResult> {
+    await this.ensureGroup();
+    const result: RunResult = { processed: 0, retried: 0, deadLettered: 0 };
+
+    const claimed = await this.claimIdle();
+    const deliveries = await this.deliveryCounts(claimed.map((entry) => entry.id));
+    for (const entry of claimed) {
+      const count = deliveries.get(entry.id) ?? 0;
+      if (count > this.options.maxDeliveries) {
+        await this.deadLetter(entry, count);
+        result.deadLettered++;
+        continue;
+      }
+      result.retried++;
+      if (await this.handle(entry)) result.processed++;
+    }
+
+    // `>`: entries never delivered to any consumer of the group. Reading `0` would hand this
+    // consumer's own pending entries back at once, retrying a failure with no pause and counting
+    // a delivery each time; they come back through the claim after claimIdleMs instead.
+    const { stream, group, consumer } = this.options;
+    const reply = (await this.redis.xreadgroup(
+      'GROUP',
+      group,
+      consumer,
+      'COUNT',
+      this.batchSize,
+      'STREAMS',
+      stream,
+      '>',
+    )) as [string, RawEntry[]][] | null;
+    for (const raw of reply?.[0]?.[1] ?? []) {
+      if (await this.handle(toEntry(raw))) result.processed++;
+    }
+    return result;
+  }
+
+  /**
+   * Removes the entries every group has acked: below the oldest pending entry of each group,
+   * or up to its last-delivered-id when nothing is pending. Returns how many were removed.
+   */
+  async trim(): Promise<number> {
+    const { stream } = this.options;
+    let groups: unknown[][];
+    try {
+      groups = (await this.redis.xinfo('GROUPS', stream)) as unknown[][];
+    } catch (error) {
+      if (/no such key/i.test((error as Error).message)) return 0;
+      throw error;
+    }
+    // No group means nobody has read anything yet: trimming then would drop every entry.
+    if (groups.length === 0) return 0;
+    const field = (info: unknown[], name: string) => info[info.indexOf(name) + 1];
+    const oldestPending = await Promise.all(
+      groups.map(async (info) => {
+        if (Number(field(info, 'pending')) === 0) return null;
+        const [, smallest] = (await this.redis.xpending(stream, String(field(info, 'name')))) as [number, string];
+        return smallest;
+      }),
+    );
+    let safe: string | undefined;
+    groups.forEach((info, i) => {
+      const point = oldestPending[i] ?? String(field(info, 'last-delivered-id'));
+      if (safe === undefined || compareIds(point, safe) < 0) safe = point;
+    });
+    // MINID keeps the safe point itself and everything after it; exact (no `~`) so the count is
+    // what was removed. MAXLEN would cut by length, whatever a group has not read yet.
+    return this.redis.xtrim(stream, 'MINID', safe!);
+  }
+
+  /** XGROUP CREATE at `0` (not `$`: entries added before the first run must be processed). */
+  private async ensureGroup() {
+    if (this.groupReady) return;
+    try {
+      await this.redis.xgroup('CREATE', this.options.stream, this.options.group, '0', 'MKSTREAM');
+    } catch (error) {
+      // Another worker created it first: that is the normal case, not a failure.
+      if (!(error as Error).message.startsWith('BUSYGROUP')) throw error;
+    }
+    this.groupReady = true;
+  }
+
+  /**
+   * Entries idle for claimIdleMs or more at any consumer (crashed, or too slow), now ours. A
+   * min-idle of 0 would steal entries a live consumer is working on. XAUTOCLAIM scans a bounded
+   * part of the pending list per call, so follow its cursor until it wraps or the batch is full.
+   */
+  private async claimIdle(): Promise<StreamEntry[]> {
+    const { stream, group, consumer, claimIdleMs } = this.options;
+    const entries: StreamEntry[] = [];
+    let cursor = '0-0';
+    do {
+      const [next, claimed, deleted] = (await this.redis.xautoclaim(
+        stream,
+        group,
+        consumer,
+        claimIdleMs,
+        cursor,
+        'COUNT',
+        this.batchSize - entries.length,
+      )) as [string, RawEntry[], string[]];
+      // Entries deleted or trimmed from the stream: Redis 7 already dropped them from the
+      // pending list. There is nothing to hand to the handler, only memory to forget.
+      for (const id of deleted ?? []) this.failures.delete(id);
+      entries.push(...claimed.map(toEntry));
+      cursor = next;
+    } while (cursor !== '0-0' && entries.length < this.batchSize);
+    return entries;
+  }
+
+  /** Delivery counts from XPENDING (extended), one query per entry, all in one round trip. */
+  private async deliveryCounts(ids: string[]): Promise<Map<string, number>> {
+    const { stream, group } = this.options;
+    const replies = await Promise.all(
+      ids.map((id) => this.redis.xpending(stream, group, id, id, 1) as Promise<[string, string, number, number][]>),
+    );
+    return new Map(replies.flat().map(([id, , , count]) => [id, count]));
+  }
+
+  /** Runs the handler; acks (or commits its effects) only once it resolved. */
+  private async handle(entry: StreamEntry): Promise<boolean> {
+    let outcome: unknown;
+    try {
+      outcome = await this.options.handler(entry);
+    } catch (error) {
+      // No ack: the entry stays pending and comes back after claimIdleMs, here or elsewhere.
+      this.failures.set(entry.id, error instanceof Error ? error.message : String(error));
+      return false;
+    }
+    if (this.options.idempotent) await this.commitOnce(entry.id, outcome as Effect | Effect[]);
+    else await this.redis.xack(this.options.stream, this.options.group, entry.id);
+    this.failures.delete(entry.id);
+    return true;
+  }
+
+  /** Staff: effects, idempotency record and ack in one script (see COMMIT_ONCE). */
+  private async commitOnce(id: string, outcome: Effect | Effect[] | undefined) {
+    const { stream, group, claimIdleMs, maxDeliveries } = this.options;
+    const effects = outcome === undefined ? [] : Array.isArray(outcome) ? outcome : [outcome];
+    // The record must outlive every redelivery of the entry (each comes claimIdleMs after the
+    // last), with a wide margin: a record that expires first lets a late delivery write again.
+    const recordTtlMs = Math.max(24 * 3_600_000, 10 * claimIdleMs * (maxDeliveries + 1));
+    await this.redis.eval(
+      COMMIT_ONCE,
+      2 + effects.length,
+      stream,
+      `${stream}:done:${group}:${id}`,
+      ...effects.map((effect) => effect.key),
+      group,
+      recordTtlMs,
+      id,
+      ...effects.map((effect) => effect.value),
+    );
+  }
+
+  /**
+   * Copy and ack in one MULTI: a crash between two separate commands would either lose the
+   * entry (acked, never copied) or leave it both pending and dead-lettered (copied again later).
+   */
+  private async deadLetter(entry: StreamEntry, deliveries: number) {
+    const { stream, group, deadLetterStream } = this.options;
+    const reason = this.failures.get(entry.id) ?? UNKNOWN_REASON;
+    await this.redis
+      .multi()
+      .xadd(
+        deadLetterStream,
+        '*',
+        'id',
+        entry.id,
+        'deliveries',
+        String(deliveries),
+        'reason',
+        reason,
+        'fields',
+        JSON.stringify(entry.fields),
+      )
+      .xack(stream, group, entry.id)
+      .exec();
+    this.failures.delete(entry.id);
+  }
+}
