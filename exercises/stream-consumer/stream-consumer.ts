@@ -36,6 +36,21 @@ export interface StreamWorkerOptions {
   batchSize?: number;
   /** Staff: write the handler's effects, an idempotency record and the ack in one atomic step. */
   idempotent?: boolean;
+  /**
+   * Staff: read the stream only while holding its lease (one active consumer per partition, for
+   * per-key order). The lease expires leaseMs after the last runOnce that renewed it.
+   */
+  exclusive?: { leaseMs: number };
+}
+
+/** Staff: one entry for a partitioned stream (see publish). */
+export interface PublishOptions {
+  /** The base name: partition p is the stream `${stream}:${p}`. */
+  stream: string;
+  partitions: number;
+  /** The ordering key (an order id, a user id): all its entries go to one partition. */
+  key: string;
+  fields: Record<string, string>;
 }
 
 export interface RunResult {
@@ -45,6 +60,19 @@ export interface RunResult {
   retried: number;
   /** Entries copied to the dead-letter stream and acked in this call. */
   deadLettered: number;
+}
+
+/**
+ * Staff: the partition (0 … partitions - 1) of `key`: a stable, well-spread hash, the same in
+ * every process.
+ */
+export function partitionOf(key: string, partitions: number): number {
+  throw new Error('TODO: implement partitionOf (see README.md)');
+}
+
+/** Staff: appends an entry to `${stream}:${partitionOf(key, partitions)}`, with `key` in its fields. */
+export async function publish(redis: Redis, options: PublishOptions): Promise<string> {
+  throw new Error('TODO: implement publish (see README.md)');
 }
 
 export class StreamWorker {
@@ -62,5 +90,10 @@ export class StreamWorker {
   /** Removes the entries every group of the stream has acked; returns how many were removed. */
   async trim(): Promise<number> {
     throw new Error('TODO: implement StreamWorker.trim (see README.md)');
+  }
+
+  /** Staff: gives up the partition's lease, only if this worker still holds it. */
+  async release(): Promise<void> {
+    throw new Error('TODO: implement StreamWorker.release (see README.md)');
   }
 }

@@ -36,6 +36,11 @@ export interface StreamWorkerOptions {
   batchSize?: number;
   /** Staff: write the handler's effects, an idempotency record and the ack in one atomic step. */
   idempotent?: boolean;
+  /**
+   * Staff: read the stream only while holding its lease (one active consumer per partition, for
+   * per-key order). The lease expires leaseMs after the last runOnce that renewed it.
+   */
+  exclusive?: { leaseMs: number };
 }
 
 export interface RunResult {
@@ -45,6 +50,16 @@ export interface RunResult {
   retried: number;
   /** Entries copied to the dead-letter stream and acked in this call. */
   deadLettered: number;
+}
+
+/** Staff: one entry for a partitioned stream (see publish). */
+export interface PublishOptions {
+  /** The base name: partition p is the stream `${stream}:${p}`. */
+  stream: string;
+  partitions: number;
+  /** The ordering key (an order id, a user id): all its entries go to one partition. */
+  key: string;
+  fields: Record<string, string>;
 }
 
 type RawEntry = [id: string, fields: string[]];
@@ -67,6 +82,54 @@ end
 return redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 `;
 
+/**
+ * Staff lease: renew it if this worker's token still holds it, take it if nobody does (SET NX PX).
+ * One script, so no other worker's SET can land between the check and the write. Returns 1 when
+ * renewed, 2 when newly taken (a takeover: the previous holder's pending entries come first), 0
+ * when another worker holds it. KEYS: lease  ARGV: token, leaseMs
+ */
+const HOLD_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 2 end
+return 0
+`;
+
+/** Deletes the lease only if it is still this worker's: after it expired it may be another's. */
+const RELEASE_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/**
+ * Staff: the partition of `key`, from a hash of its characters (32-bit FNV-1a). It depends on
+ * nothing but its arguments, so every producer and consumer process computes the same one;
+ * Math.random or a table built at run time would give each process its own mapping.
+ */
+export function partitionOf(key: string, partitions: number): number {
+  if (!Number.isInteger(partitions) || partitions < 1) {
+    throw new RangeError(`partitions must be a positive integer, got ${partitions}`);
+  }
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % partitions;
+}
+
+/**
+ * Staff: appends an entry to the partition of its key, `${stream}:${partitionOf(key)}`, with the
+ * key in its fields (`key`). Returns the entry id. One stream per partition keeps the entries of a
+ * key in the order they were published.
+ */
+export async function publish(redis: Redis, { stream, partitions, key, fields }: PublishOptions): Promise<string> {
+  const flat = Object.entries({ ...fields, key }).flat();
+  return (await redis.xadd(`${stream}:${partitionOf(key, partitions)}`, '*', ...flat))!;
+}
+
 /** Compares two stream IDs (`ms-seq`) numerically; a string compare puts 10-0 before 9-0. */
 function compareIds(a: string, b: string): number {
   const [aMs, aSeq] = a.split('-').map(BigInt) as [bigint, bigint];
@@ -87,6 +150,13 @@ export class StreamWorker {
   private groupReady = false;
   /** The last failure of each entry this worker saw fail, for the dead-letter reason. */
   private readonly failures = new Map<string, string>();
+  /** Staff: this worker's lease token, random so no other process can hold the same one. */
+  private readonly token = crypto.randomUUID();
+  /**
+   * Staff: after a takeover, where the claim of everything the previous holder left pending has
+   * got to (`0-0` to start); null once it is all claimed, or when there was no takeover.
+   */
+  private takeover: string | null = null;
 
   constructor(private readonly options: StreamWorkerOptions) {
     this.redis = options.redis;
@@ -95,10 +165,17 @@ export class StreamWorker {
 
   /** One pass: claim idle entries, dead-letter the exhausted ones, read new ones, handle them. */
   async runOnce(): Promise<RunResult> {
-    await this.ensureGroup();
     const result: RunResult = { processed: 0, retried: 0, deadLettered: 0 };
+    // Staff: without the lease another worker is the partition's one consumer; reading now would
+    // run a key's entries on two workers at once.
+    if (this.options.exclusive && !(await this.holdLease())) return result;
+    await this.ensureGroup();
 
-    const claimed = await this.claimIdle();
+    // After a takeover the previous holder's pending entries come first, whatever their idle
+    // time (its lease expired: it is gone), or a later entry of a key runs before an earlier one.
+    const [claimed, cursor] = this.takeover
+      ? await this.claimIdle(0, this.takeover)
+      : await this.claimIdle(this.options.claimIdleMs);
     const deliveries = await this.deliveryCounts(claimed.map((entry) => entry.id));
     for (const entry of claimed) {
       const count = deliveries.get(entry.id) ?? 0;
@@ -109,6 +186,12 @@ export class StreamWorker {
       }
       result.retried++;
       if (await this.handle(entry)) result.processed++;
+    }
+
+    // A takeover with more left pending than a batch reads nothing new until all are claimed.
+    if (this.takeover) {
+      this.takeover = cursor === '0-0' ? null : cursor;
+      if (this.takeover) return result;
     }
 
     // `>`: entries never delivered to any consumer of the group. Reading `0` would hand this
@@ -125,10 +208,30 @@ export class StreamWorker {
       stream,
       '>',
     )) as [string, RawEntry[]][] | null;
+    // One after another, in id order: handling a batch concurrently would run two entries of a
+    // key at once, which the exclusive (staff) mode is there to prevent.
     for (const raw of reply?.[0]?.[1] ?? []) {
       if (await this.handle(toEntry(raw))) result.processed++;
     }
     return result;
+  }
+
+  /** Staff: gives up the partition's lease, if it is still this worker's (see RELEASE_LEASE). */
+  async release(): Promise<void> {
+    if (!this.options.exclusive) return;
+    await this.redis.eval(RELEASE_LEASE, 1, this.leaseKey(), this.token);
+  }
+
+  private leaseKey() {
+    return `${this.options.stream}:lease:${this.options.group}`;
+  }
+
+  /** Staff: renews or takes the lease (see HOLD_LEASE); a fresh take starts a takeover. */
+  private async holdLease(): Promise<boolean> {
+    const { leaseMs } = this.options.exclusive!;
+    const held = await this.redis.eval(HOLD_LEASE, 1, this.leaseKey(), this.token, leaseMs);
+    if (held === 2) this.takeover = '0-0';
+    return held !== 0;
   }
 
   /**
@@ -180,17 +283,18 @@ export class StreamWorker {
    * Entries idle for claimIdleMs or more at any consumer (crashed, or too slow), now ours. A
    * min-idle of 0 would steal entries a live consumer is working on. XAUTOCLAIM scans a bounded
    * part of the pending list per call, so follow its cursor until it wraps or the batch is full.
+   * Returns the entries, in id order, and the cursor where the scan stopped (`0-0`: wrapped).
    */
-  private async claimIdle(): Promise<StreamEntry[]> {
-    const { stream, group, consumer, claimIdleMs } = this.options;
+  private async claimIdle(minIdleMs: number, from = '0-0'): Promise<[StreamEntry[], string]> {
+    const { stream, group, consumer } = this.options;
     const entries: StreamEntry[] = [];
-    let cursor = '0-0';
+    let cursor = from;
     do {
       const [next, claimed, deleted] = (await this.redis.xautoclaim(
         stream,
         group,
         consumer,
-        claimIdleMs,
+        minIdleMs,
         cursor,
         'COUNT',
         this.batchSize - entries.length,
@@ -201,7 +305,7 @@ export class StreamWorker {
       entries.push(...claimed.map(toEntry));
       cursor = next;
     } while (cursor !== '0-0' && entries.length < this.batchSize);
-    return entries;
+    return [entries, cursor];
   }
 
   /** Delivery counts from XPENDING (extended), one query per entry, all in one round trip. */

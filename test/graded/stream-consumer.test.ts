@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, test } from 'vitest';
 import {
+  partitionOf,
+  publish,
   StreamWorker,
   type RunResult,
   type StreamEntry,
@@ -16,6 +18,7 @@ import {
   randomId,
   randomInteger,
   randomText,
+  shuffle,
   useFakeClock,
   waitFor,
   type LabRedis,
@@ -722,6 +725,58 @@ async function recordKeys(lab: LabRedis, streams: string[], effects: string[]) {
   return (await lab.keys()).filter((key) => !streams.includes(key) && !effects.includes(key));
 }
 
+/**
+ * A partitioned stream: `partitions` streams `<stream>:<p>`, filled through publish(), and
+ * exclusive workers, each on a client of its own, with a lease shorter than claimIdleMs (a
+ * takeover must not wait for claimIdleMs). `handled` logs every entry a handler started and
+ * `overlaps` every start of an entry while an earlier one of its key had not finished.
+ */
+async function partitionedSetup(options: Options = {}) {
+  const scene = await setup(options);
+  const { lab, config } = scene;
+  const partitions = randomInteger(3, 5);
+  const leaseMs = randomInteger(2, 8) * 1_000;
+  const streamOf = (key: string) => `${config.stream}:${partitionOf(key, partitions)}`;
+  const handled: { key: string; seq: number; worker: string }[] = [];
+  const running = new Map<string, number>();
+  const overlaps: string[] = [];
+
+  /** An exclusive worker of the stream `partition` (a stream name), with a handler that logs. */
+  function exclusive(partition: string, handler = okHandler(), consumer = randomId('w'), batchSize?: number) {
+    const logged = (async (entry: StreamEntry) => {
+      const key = entry.fields.key ?? '?';
+      const seq = Number(entry.fields.seq);
+      const earlier = running.get(key);
+      if (earlier !== undefined) overlaps.push(`${key}:${seq} started while ${key}:${earlier} was still in flight`);
+      running.set(key, seq);
+      handled.push({ key, seq, worker: consumer });
+      try {
+        return await handler(entry);
+      } finally {
+        if (running.get(key) === seq) running.delete(key);
+      }
+    }) as Handler;
+    return new StreamWorker({
+      ...config,
+      redis: lab.connect(),
+      consumer,
+      handler: logged,
+      stream: partition,
+      exclusive: { leaseMs },
+      ...(batchSize !== undefined && { batchSize }),
+    });
+  }
+
+  /** Publishes entry `seq` of `key` (fields key, seq and a note) through publish(). */
+  const send = (key: string, seq: number) =>
+    publish(lab.raw, { stream: config.stream, partitions, key, fields: { seq: String(seq), note: randomText(2) } });
+
+  /** The seqs handled for `key`, in the order their handlers started. */
+  const order = (key: string) => handled.filter((h) => h.key === key).map((h) => h.seq);
+
+  return { ...scene, partitions, leaseMs, streamOf, exclusive, send, order, handled, overlaps };
+}
+
 describe('staff', () => {
   test('with idempotent: true the effects land with the ack, and every other key expires after the last redelivery', async () => {
     const { lab, worker, add, pending, config } = await setup({ idempotent: true });
@@ -870,5 +925,293 @@ describe('staff', () => {
         await lab.close();
       },
     });
+  });
+
+  test("with exclusive leases, each key's entries are handled in publish order, even with two workers per partition running at once", async () => {
+    const scene = await partitionedSetup({ batchSize: 2 });
+    const { exclusive, send, order, overlaps, streamOf } = scene;
+    const keys = Array.from({ length: randomInteger(5, 7) }, () => randomId('order'));
+    // Each key publishes bursts of three: without a lease, the second worker of a partition
+    // reads k:3 while the first still runs k:1.
+    const bursts = 2;
+    for (let burst = 0; burst < bursts; burst++) {
+      for (const key of shuffle(keys)) for (let i = 1; i <= 3; i++) await send(key, burst * 3 + i);
+    }
+    const partitionsUsed = [...new Set(keys.map(streamOf))];
+    const handlers = partitionsUsed.flatMap(() => [okHandler(), okHandler()]);
+    for (const handler of handlers) handler.hold();
+    const workers = handlers.map((handler, i) => exclusive(partitionsUsed[Math.floor(i / 2)]!, handler));
+    const total = keys.length * bursts * 3;
+
+    // Every round starts all workers at once; while a handler is held, the others go on.
+    for (let round = 0; round < 60 && scene.handled.length < total; round++) {
+      const runs = workers.map((w) => inFlight(w.runOnce()));
+      while (!runs.every((r) => r.settled)) {
+        const moved = await waitFor(() => runs.every((r, i) => r.settled || handlers[i]!.held.length > 0));
+        if (!moved) expect.fail('an exclusive runOnce() neither finished nor reached its handler');
+        for (const handler of handlers) await handler.releaseAll();
+      }
+      for (const outcome of await Promise.allSettled(runs)) {
+        if (outcome.status === 'rejected')
+          expect.fail(`runOnce() of an exclusive worker rejected (${describeError(outcome.reason)})`);
+      }
+    }
+
+    expect(
+      overlaps,
+      say(
+        `entries of one key ran at once: ${overlaps.slice(0, 3).join('; ')}.`,
+        'Two workers of one partition both read it: with exclusive, read only while holding the lease',
+        '(SET NX PX with a random token, renewed on each runOnce), and handle a batch one entry after another.',
+        "Otherwise a key's later effect can land before its earlier one",
+      ),
+    ).toEqual([]);
+    for (const key of keys) {
+      const expected = Array.from({ length: bursts * 3 }, (_, i) => i + 1);
+      expect(order(key), `the entries of ${key} must be handled once each, in the order they were published`).toEqual(
+        expected,
+      );
+    }
+  });
+
+  test('within one runOnce an exclusive worker handles its batch one entry after another, in id order', async () => {
+    const scene = await partitionedSetup();
+    const { exclusive, send, streamOf, overlaps, order } = scene;
+    const key = randomId('order');
+    const count = randomInteger(3, 5);
+    for (let seq = 1; seq <= count; seq++) await send(key, seq);
+    const handler = okHandler();
+    handler.hold();
+    const w = exclusive(streamOf(key), handler);
+
+    const run1 = inFlight(w.runOnce());
+    await waitFor(() => handler.held.length > 0);
+    const atOnce = handler.held.length;
+    while (!run1.settled) {
+      await handler.releaseAll();
+      await waitFor(() => run1.settled || handler.held.length > 0);
+    }
+
+    expect(
+      atOnce,
+      say(
+        `${atOnce} handlers of the same batch were running at once (${overlaps.slice(0, 2).join('; ')}):`,
+        "in exclusive mode, handle a batch's entries one after another, or k:2 starts while k:1 is still in flight",
+      ),
+    ).toBe(1);
+    expect(order(key), 'the batch must be handled in id order').toEqual(Array.from({ length: count }, (_, i) => i + 1));
+  });
+
+  test('while its lease is valid, only the holder handles its partition; the others return zero counts and touch nothing', async () => {
+    const scene = await partitionedSetup();
+    const { lab, clock, config, exclusive, send, streamOf, leaseMs } = scene;
+    const key = randomId('order');
+    const partition = streamOf(key);
+    const names = [randomId('w'), randomId('w'), randomId('w')];
+    const handlers = names.map(() => okHandler());
+    const workers = names.map((name, i) => exclusive(partition, handlers[i], name));
+    const results: RunResult[][] = [[], [], []];
+
+    for (let round = 1; round <= 4; round++) {
+      await send(key, round);
+      for (const [i, w] of workers.entries()) results[i]!.push(await run(w, 'with exclusive: { leaseMs }'));
+      await clock.advance(Math.floor(leaseMs / 2));
+    }
+    const consumers = ((await lab.raw.xinfo('CONSUMERS', partition, config.group)) as unknown[][]).map((info) =>
+      String(info[info.indexOf('name') + 1]),
+    );
+    const others = await recordKeys(lab, [partition], []);
+    const ttls = await Promise.all(others.map((key) => lab.ttlMs(key)));
+
+    expect(
+      handlers.map((h) => h.callCount),
+      say(
+        'the first worker took the lease and renewed it on every run (each within leaseMs of the last);',
+        `the entries handled by each of the three workers were ${handlers.map((h) => h.callCount).join(', ')}.`,
+        'Only the lease holder may read the partition, or one key runs on two workers',
+      ),
+    ).toEqual([4, 0, 0]);
+    expect(
+      results.slice(1).flat(),
+      'a worker without the lease must return { processed: 0, retried: 0, deadLettered: 0 }',
+    ).toEqual(Array(8).fill({ processed: 0, retried: 0, deadLettered: 0 }));
+    expect(
+      consumers,
+      'a worker without the lease must not read the stream at all (its XREADGROUP made it a consumer of the group)',
+    ).toEqual([names[0]]);
+    others.forEach((key, i) => {
+      expect(
+        ttls[i]! > 0 && ttls[i]! <= leaseMs,
+        `the key "${key}" (the lease?) has a TTL of ${ttls[i]} ms, not within leaseMs (${leaseMs} ms): a lease without a TTL is never freed when its holder crashes`,
+      ).toBe(true);
+    });
+  });
+
+  test("after the holder crashes and leaseMs passes, another worker took over and handles the crashed holder's pending k:1 before k:2", async () => {
+    const scene = await partitionedSetup();
+    const { clock, leaseMs, exclusive, send, streamOf, order, config } = scene;
+    const key = randomId('order');
+    const count = randomInteger(2, 4);
+    for (let seq = 1; seq <= count; seq++) await send(key, seq);
+    const dying = okHandler();
+    dying.hangNext();
+    const holder = exclusive(streamOf(key), dying, randomId('w'), 1);
+    const rescuerHandler = okHandler();
+    const rescuer = exclusive(streamOf(key), rescuerHandler);
+
+    // The holder takes k:1 and dies in its handler: it never finishes nor calls runOnce again.
+    inFlight(holder.runOnce());
+    await waitFor(() => dying.callCount === 1);
+    const early = await run(rescuer, 'while the holder still held its lease');
+    await clock.advance(leaseMs);
+    const result = await run(rescuer, 'after the lease of a crashed holder expired');
+
+    expect(early, 'before leaseMs another worker must not touch the partition').toEqual({
+      processed: 0,
+      retried: 0,
+      deadLettered: 0,
+    });
+    expect(
+      rescuerHandler.callCount > 0,
+      say(
+        `no worker took over the partition after its holder crashed and leaseMs (${leaseMs} ms) passed.`,
+        'Take the lease with SET NX PX leaseMs (renewed on each runOnce), so it expires when its holder dies',
+      ),
+    ).toBe(true);
+    const seqs = order(key).slice(1);
+    expect(
+      seqs,
+      say(
+        `after the takeover the new holder handled ${seqs.map((s) => `${key}:${s}`).join(', ')}:`,
+        `${key}:2 ran before the crashed holder's pending ${key}:1.`,
+        `A takeover first claims every entry the previous holder left pending, whatever its idle time (claimIdleMs is ${config.claimIdleMs} ms), in id order, then reads new ones`,
+      ),
+    ).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    expect(result.retried, 'the pending entry handed over counts as retried').toBe(1);
+  });
+
+  test("a worker whose lease expired cannot renew or release the new holder's lease", async () => {
+    const scene = await partitionedSetup();
+    const { clock, leaseMs, exclusive, send, streamOf, overlaps } = scene;
+    const key = randomId('order');
+    const partition = streamOf(key);
+    const staleHandler = okHandler();
+    const stale = exclusive(partition, staleHandler);
+    const holderHandler = okHandler();
+    const holder = exclusive(partition, holderHandler);
+    const thirdHandler = okHandler();
+    const third = exclusive(partition, thirdHandler);
+    await send(key, 1);
+    await run(stale, 'as the first holder');
+    // The first holder stalls (a long GC pause) past leaseMs; another takes over.
+    await clock.advance(leaseMs);
+    await send(key, 2);
+    await send(key, 3);
+    holderHandler.hold();
+    const running = inFlight(holder.runOnce());
+    await waitFor(() => holderHandler.held.length > 0);
+
+    // Back from its pause, the stale worker releases its lease and runs again.
+    await stale.release();
+    const staleRun = await run(stale, 'after its lease had passed to another worker');
+    const thirdRun = await run(third, 'while another worker held the lease');
+    await holderHandler.releaseAll();
+    while (!running.settled) {
+      await waitFor(() => running.settled || holderHandler.held.length > 0);
+      await holderHandler.releaseAll();
+    }
+    await holder.release();
+    await send(key, 4);
+    const afterRelease = await run(third, 'after the holder released its lease');
+
+    const stolen = staleHandler.callCount - 1 + thirdHandler.callCount;
+    expect(
+      [staleRun, thirdRun],
+      say(
+        `a worker whose lease expired called release() and runOnce() while another held the lease, and ${stolen} entries were handled beside the holder`,
+        `(${overlaps.slice(0, 2).join('; ') || 'by the stale or a third worker'}).`,
+        "Renew and release the lease only while its value is still your token (one script: GET, compare, PEXPIRE or DEL); after it expired it is another worker's",
+      ),
+    ).toEqual([
+      { processed: 0, retried: 0, deadLettered: 0 },
+      { processed: 0, retried: 0, deadLettered: 0 },
+    ]);
+    expect(scene.order(key).slice(0, 3), 'the entries are handled in order').toEqual([1, 2, 3]);
+    expect(
+      afterRelease.processed,
+      'release() by the holder must free the lease at once: another worker takes the partition without waiting for leaseMs',
+    ).toBe(1);
+  });
+
+  test('partitionOf is stable, the same in another process, and spreads keys evenly', async () => {
+    const keys = Array.from({ length: 10_000 }, () => randomId('key'));
+    const partitions = 8;
+    // A fresh copy of the module stands in for another process (a producer, a consumer).
+    const elsewhere = `@impl/stream-consumer/stream-consumer.ts?process=${randomId('p')}`;
+    const other = (await import(/* @vite-ignore */ elsewhere)) as { partitionOf: typeof partitionOf };
+
+    const first = keys.map((key) => partitionOf(key, partitions));
+    const again = keys.map((key) => partitionOf(key, partitions));
+    const shuffled = shuffle(keys.map((key, i) => [key, i] as const));
+    const there: number[] = [];
+    for (const [key, i] of shuffled) there[i] = other.partitionOf(key, partitions);
+
+    const changed = keys.filter((_, i) => first[i] !== again[i]).length;
+    expect(
+      changed,
+      `${changed} of ${keys.length} keys got another partition on a second call: partitionOf must be stable (a hash of the key, never Math.random), or a key's entries scatter over partitions and lose their order`,
+    ).toBe(0);
+    const outOfRange = first.filter((p) => !Number.isInteger(p) || p < 0 || p >= partitions);
+    expect(outOfRange, `partitionOf(key, ${partitions}) must be an integer from 0 to ${partitions - 1}`).toEqual([]);
+    const differ = keys.filter((_, i) => first[i] !== there[i]).length;
+    expect(
+      differ,
+      say(
+        `${differ} of ${keys.length} keys got another partition in another process (a fresh copy of the module, asked in another order):`,
+        'partitionOf must depend on the key and the count alone, not on state built in the process,',
+        'or a producer writes a key where its consumer never reads',
+      ),
+    ).toBe(0);
+    const counts = Array.from({ length: partitions }, (_, p) => first.filter((x) => x === p).length);
+    const mean = keys.length / partitions;
+    expect(
+      counts.every((c) => Math.abs(c - mean) <= mean * 0.25),
+      `10,000 random keys over ${partitions} partitions gave ${counts.join(', ')}: not spread within ±25% of ${mean}. Hash every character of the key (FNV-1a, for example), or one partition and its one consumer take most of the load`,
+    ).toBe(true);
+  });
+
+  test("publish puts every entry of a key into the key's partition, with the key in its fields", async () => {
+    const { lab, config } = await setup();
+    const partitions = randomInteger(3, 6);
+    const keys = Array.from({ length: randomInteger(4, 6) }, () => randomId('order'));
+    const sent: { key: string; n: string }[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (const key of shuffle(keys)) {
+        const n = randomId('n');
+        await publish(lab.raw, { stream: config.stream, partitions, key, fields: { n } });
+        sent.push({ key, n });
+      }
+    }
+
+    const where = new Map<string, string>();
+    const foundIn: Record<string, { key: string | undefined; n: string | undefined }[]> = {};
+    for (let p = 0; p < partitions; p++) {
+      const rows = (await lab.raw.xrange(`${config.stream}:${p}`, '-', '+')) as [string, string[]][];
+      foundIn[p] = rows.map(([, flat]) => toObject(flat)).map((f) => ({ key: f.key, n: f.n }));
+      for (const row of foundIn[p]!) where.set(row.n ?? '', String(p));
+    }
+
+    for (const key of keys) {
+      const homes = new Set(sent.filter((s) => s.key === key).map((s) => where.get(s.n)));
+      expect(
+        [...homes],
+        `the entries of ${key} went to partitions ${[...homes].join(', ')}: publish must append every entry of a key to the same partition, ${config.stream}:${partitionOf(key, partitions)}`,
+      ).toEqual([String(partitionOf(key, partitions))]);
+      const p = partitionOf(key, partitions);
+      expect(
+        foundIn[p]!.filter((row) => row.key === key).map((row) => row.n),
+        `the entries of ${key} in its partition must carry the field key = "${key}" and keep the publish order`,
+      ).toEqual(sent.filter((s) => s.key === key).map((s) => s.n));
+    }
   });
 });
