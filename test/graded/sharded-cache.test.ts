@@ -91,7 +91,7 @@ const teach = (happened: string, expected: string, cost: string) => `${happened}
 const describeError = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 
 describe('core', () => {
-  test.each([3, 5, 7])(
+  test.each([3, 5, 7, 10])(
     'placement is even: 10,000 keys on %i nodes, the busiest node holds at most 1.4 × the mean',
     async (count) => {
       const nodes = await cluster(count);
