@@ -5,16 +5,18 @@ import {
   crashAtEveryTrip,
   createLabRedis,
   describeCut,
+  type KeyDump,
+  type LabRedis,
   raceAtEveryTrip,
   randomId,
   randomInteger,
   randomText,
   randomWord,
   settle,
+  track,
+  type Outcome,
   useFakeClock,
   waitFor,
-  type KeyDump,
-  type LabRedis,
 } from '../kit/index.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -44,18 +46,6 @@ const describeError = (error: unknown) => (error instanceof Error ? `${error.nam
 
 function isStaleTokenError(error: unknown) {
   return error instanceof StaleTokenError || (error instanceof Error && error.name === 'StaleTokenError');
-}
-
-type Outcome<T> = { settled: boolean; value?: T; error?: unknown; atMs?: number };
-
-/** Records when and how a promise settled, without awaiting it. */
-function track<T>(promise: Promise<T>): Outcome<T> {
-  const outcome: Outcome<T> = { settled: false };
-  promise.then(
-    (value) => Object.assign(outcome, { settled: true, value, atMs: Date.now() }),
-    (error: unknown) => Object.assign(outcome, { settled: true, error, atMs: Date.now() }),
-  );
-  return outcome;
 }
 
 /** Lets every reply arrive, however many round trips it takes, without moving the clock. */

@@ -3,19 +3,21 @@ import { describe, expect, test } from 'vitest';
 import { StampedeProtectedCache, WaitTimeoutError } from '@impl/stampede-lock/stampede-lock.ts';
 import {
   controlled,
+  type ControlledFn,
   crashAtEveryTrip,
   createLabRedis,
   keysWithoutTtl,
+  type LabRedis,
   raceAtEveryTrip,
   randomId,
-  readUntil,
   randomInteger,
   randomText,
+  readUntil,
   settle,
+  track,
+  type Outcome,
   useFakeClock,
   waitFor,
-  type ControlledFn,
-  type LabRedis,
 } from '../kit/index.ts';
 
 interface Report {
@@ -42,18 +44,6 @@ interface Options<T> {
   retryDelayMs?: number | null;
   earlyRefresh?: { beta: number };
   staleWhileRevalidateSeconds?: number;
-}
-
-type Outcome<T> = { settled: boolean; value?: T; error?: unknown; atMs?: number };
-
-/** Records when and how a promise settled, without awaiting it. */
-function track<T>(promise: Promise<T>): Outcome<T> {
-  const outcome: Outcome<T> = { settled: false };
-  promise.then(
-    (value) => Object.assign(outcome, { settled: true, value, atMs: Date.now() }),
-    (error: unknown) => Object.assign(outcome, { settled: true, error, atMs: Date.now() }),
-  );
-  return outcome;
 }
 
 const describeError = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));

@@ -31,6 +31,22 @@ export function inFlight<T>(promise: Promise<T>): Promise<T> & { readonly settle
   return tracked;
 }
 
+/** How a tracked promise settled, and when on the (possibly fake) clock. */
+export type Outcome<T> = { settled: boolean; value?: T; error?: unknown; atMs?: number };
+
+/**
+ * Records when and how a promise settled, without awaiting it: for a test that moves the clock
+ * and then asks whether a waiter gave up, got its result, or is still waiting, and at what time.
+ */
+export function track<T>(promise: Promise<T>): Outcome<T> {
+  const outcome: Outcome<T> = { settled: false };
+  promise.then(
+    (value) => Object.assign(outcome, { settled: true, value, atMs: Date.now() }),
+    (error: unknown) => Object.assign(outcome, { settled: true, error, atMs: Date.now() }),
+  );
+  return outcome;
+}
+
 /**
  * Lets every promise chain that can progress do so, including mock Redis replies, without
  * moving fake time. setImmediate is never faked by the kit's clock, so this works under it.

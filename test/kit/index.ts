@@ -9,10 +9,12 @@ export {
   patience,
   readUntil,
   settle,
+  track,
   waitFor,
   type ControlledFn,
   type Deferred,
   type HeldCall,
+  type Outcome,
 } from './controls.ts';
 export { RoundTripLog, type Cost, type RoundTrip } from './round-trips.ts';
 export {

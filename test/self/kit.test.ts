@@ -5,11 +5,13 @@ import { closeAllLabs, createLabRedis, type LabRedis } from '../kit/redis.ts';
 import {
   controlled,
   crashAtEveryTrip,
+  deferred,
   fakeTable,
   keysWithoutTtl,
   raceAtEveryTrip,
   readUntil,
   settle,
+  track,
   useFakeClock,
   waitFor,
 } from '../kit/index.ts';
@@ -364,6 +366,24 @@ describe('controllable fakes', () => {
     row!.n = 99;
 
     expect(table.data.get('1')).toEqual({ n: 1 });
+  });
+
+  test('track records how and when a promise settled, without awaiting it', async () => {
+    vi.useFakeTimers({ now: 1_000, toFake: ['Date'] });
+    const later = deferred<string>();
+    const failing = deferred<string>();
+
+    const ok = track(later.promise);
+    const bad = track(failing.promise);
+    vi.setSystemTime(1_500);
+    later.resolve('done');
+    failing.reject(new Error('boom'));
+    await settle();
+
+    expect(ok).toEqual({ settled: true, value: 'done', atMs: 1_500 });
+    expect(bad).toMatchObject({ settled: true, atMs: 1_500 });
+    expect((bad.error as Error).message).toBe('boom');
+    expect(track(new Promise(() => {})).settled).toBe(false);
   });
 
   test('waitFor gives up after its time limit', async () => {
