@@ -228,12 +228,18 @@ export async function removeRunKeys(url: string, runId: string): Promise<void> {
   const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
   try {
     await admin.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `lab:${runId}:*`, 'COUNT', 1000);
-      if (keys.length) await admin.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    // Suites with several nodes put each in its own logical database: look in every one.
+    const reply = (await admin.config('GET', 'databases').catch(() => [])) as string[];
+    const databases = Number(reply[1] ?? 1) || 1;
+    for (let db = 0; db < databases; db++) {
+      if (databases > 1) await admin.select(db);
+      let cursor = '0';
+      do {
+        const [next, keys] = await admin.scan(cursor, 'MATCH', `lab:${runId}:*`, 'COUNT', 1000);
+        if (keys.length) await admin.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
   } catch {
     // The server is unreachable: the suite's verdict already says so.
   } finally {

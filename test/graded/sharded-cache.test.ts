@@ -31,8 +31,11 @@ async function cluster(count: number) {
   return nodes;
 }
 
+// On a real server each node is a logical database of its own (16 by default): keys of one node
+// cannot be seen through another's client, as with separate servers.
+let nodesMade = 0;
 async function node(): Promise<Node> {
-  return { name: randomId('cache'), lab: await createLabRedis() };
+  return { name: randomId('cache'), lab: await createLabRedis({ database: nodesMade++ % 16 }) };
 }
 
 const clientsOf = (nodes: Node[]): Record<string, Redis> =>

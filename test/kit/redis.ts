@@ -74,7 +74,7 @@ const open = new Set<LabRedis>();
  * A fresh, isolated Redis for one test: its own mock server, or on a real server its own key
  * prefix, deleted by `close()`. Never FLUSHDB/FLUSHALL: a learner's server may hold real data.
  */
-export async function createLabRedis(options: { url?: string | null } = {}): Promise<LabRedis> {
+export async function createLabRedis(options: { url?: string | null; database?: number } = {}): Promise<LabRedis> {
   // The kit's own self-tests run on both; a suite always takes the run's mode.
   const url = options.url === undefined ? REDIS_URL : (options.url ?? undefined);
   const prefix = `lab:${RUN_ID}:${++nextTest}:`;
@@ -84,7 +84,9 @@ export async function createLabRedis(options: { url?: string | null } = {}): Pro
   let admin: Redis | undefined;
 
   if (url) {
-    admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    // `database`: on a real server, a lab in another logical database (a second node, say).
+    const db = options.database ?? 0;
+    admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, ...(db && { db }) });
     try {
       await admin.connect();
     } catch (error) {
@@ -94,7 +96,7 @@ export async function createLabRedis(options: { url?: string | null } = {}): Pro
           'Start one (redis-server) or grade against the mock by leaving out --redis.',
       );
     }
-    make = () => new Redis(url, { keyPrefix: prefix, maxRetriesPerRequest: 1 });
+    make = () => new Redis(url, { keyPrefix: prefix, maxRetriesPerRequest: 1, ...(db && { db }) });
   } else {
     const port = nextMockPort++;
     make = () => createMockRedis(port, prefix);

@@ -1,5 +1,6 @@
 // The graded test kit's own contract, on the mock and (with REDIS_URL) on a real server too:
 // every Redis-facing test runs once per mode, so CI checks the kit on both.
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { closeAllLabs, createLabRedis, type LabRedis } from '../kit/redis.ts';
 import {
@@ -275,6 +276,23 @@ describe.each(MODES)('on %s', (_mode, url) => {
   });
 
   describe('isolation and cleanup', () => {
+    test('a lab in another logical database keeps its keys there (a second node on one server)', async () => {
+      const first = await createLabRedis({ url });
+      const second = await createLabRedis({ url, database: 3 });
+
+      await first.redis.set('k', 'first');
+      await second.redis.set('k', 'second');
+
+      expect(await first.redis.get('k')).toBe('first');
+      expect(await second.redis.get('k')).toBe('second');
+      if (url) {
+        const db3 = new Redis(url, { db: 3 });
+        expect(await db3.exists(`${second.prefix}k`), 'the second lab writes to database 3').toBe(1);
+        expect(await db3.exists(`${first.prefix}k`), 'the first lab stays in database 0').toBe(0);
+        db3.disconnect();
+      }
+    });
+
     test("two labs do not see each other's keys, and close() leaves nothing behind", async () => {
       const a = await createLabRedis({ url });
       const b = await createLabRedis({ url });
