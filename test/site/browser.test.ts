@@ -1,9 +1,8 @@
-import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCourse } from '../../src/course/course.ts';
-import { ROOT } from '../../src/course/paths.ts';
 import { serveStatic } from '../../src/site/static-server.ts';
+import { SITE_DIST } from './dist.ts';
 import { hasChromium, inCi, launchChromium, missingChromium, seriousViolations } from './browser.ts';
 
 const MISSING = missingChromium('the browser test');
@@ -15,7 +14,7 @@ let server: Awaited<ReturnType<typeof serveStatic>> | undefined;
 describe('the course in a browser', () => {
   beforeAll(async () => {
     if (!hasChromium) return;
-    server = await serveStatic(path.join(ROOT, 'dist'));
+    server = await serveStatic(SITE_DIST);
     browser = await launchChromium();
   });
 

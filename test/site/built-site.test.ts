@@ -3,12 +3,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCourse } from '../../src/course/course.ts';
 import { checkCrossReferences, formatProblems } from '../../src/course/cross-references.ts';
-import { ROOT } from '../../src/course/paths.ts';
 import { QUIZZES } from '../../src/course/quiz-schema.ts';
 import { checkBuiltSite, parsePage } from '../../src/site/link-check.ts';
+import { SITE_DIST } from './dist.ts';
 
 // Runs on whatever lessons and exercises exist: nothing here names a lesson or counts them.
-const dist = path.join(ROOT, 'dist');
+const dist = SITE_DIST;
 const course = loadCourse();
 const read = (url: string) => fs.readFileSync(path.join(dist, url, 'index.html'), 'utf8');
 

@@ -1,7 +1,6 @@
-import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT } from '../../src/course/paths.ts';
+import { SITE_DIST } from './dist.ts';
 import { loadQuiz } from '../../src/course/quiz.ts';
 import { QUIZZES, quizLength } from '../../src/course/quiz-schema.ts';
 import { serveStatic } from '../../src/site/static-server.ts';
@@ -36,7 +35,7 @@ describe.skipIf(!hasChromium && !inCi).each(QUIZZES)('the $title page in a brows
 
   beforeAll(async () => {
     if (!hasChromium) return;
-    server = await serveStatic(path.join(ROOT, 'dist'));
+    server = await serveStatic(SITE_DIST);
     browser = await launchChromium();
   });
 
