@@ -3,7 +3,7 @@
  * exercise is complete and linked, every solution passes its suite (mock, and a real Redis when
  * one is given), every stub fails it, and no stray files sit in exercises/ or solutions/.
  * Then it grades the mutation corpus (corpus.ts) and prints its score.
- * Usage: node src/dev/check.ts [--redis URL] [--seed N] (the corpus's test data; fixed by default).
+ * Usage: node src/dev/check.ts [slug…] [--redis URL] [--cluster URL] [--seed N] (the corpus's test data; fixed by default).
  * Exit 0 when every check passes.
  */
 import { execFileSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { checkCrossReferences, formatProblems } from '../course/cross-references
 import { EXERCISES_DIR, exercisePaths, GRADED_DIR, ROOT, SOLUTIONS_DIR } from '../course/paths.ts';
 import { pristineStub, starterDrift, TODO_MARKER } from '../course/pristine.ts';
 import { grade } from '../lab/grade.ts';
+import type { RedisOptions } from '../lab/suite-runner.ts';
 import { checkCorpus, corpusScore } from './corpus.ts';
 
 export interface CheckResult {
@@ -169,16 +170,20 @@ function pristineStubs(slugs: string[]): { root: string; slugs: string[] } {
   return { root, slugs: found };
 }
 
-/** Every solution passes its suite; every stub fails it. */
+/** Every solution passes its suite (on the mock, a real Redis and a Redis Cluster when given); every stub fails it. */
 export async function checkGrading(
   redisUrl?: string,
   slugs = loadExercises().map((e) => e.slug),
+  clusterUrl?: string,
 ): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const modes: Array<string | undefined> = [undefined, ...(redisUrl ? [redisUrl] : [])];
-  for (const url of modes) {
-    const where = url ? 'a real Redis' : 'the mock';
-    const verdicts = await grade({ slugs, implRoot: SOLUTIONS_DIR, ...(url && { redisUrl: url }) });
+  const modes: Array<[string, RedisOptions]> = [
+    ['the mock', {}],
+    ...(redisUrl ? [['a real Redis', { redisUrl }] as [string, RedisOptions]] : []),
+    ...(clusterUrl ? [['a Redis Cluster', { redisUrl: clusterUrl, cluster: true }] as [string, RedisOptions]] : []),
+  ];
+  for (const [where, target] of modes) {
+    const verdicts = await grade({ slugs, implRoot: SOLUTIONS_DIR, ...target });
     for (const verdict of verdicts) {
       const failing = verdict.tests
         .filter((t) => t.status === 'fail')
@@ -214,7 +219,7 @@ export function printResults(results: CheckResult[]) {
 
 if (import.meta.main) {
   const { values, positionals } = parseArgs({
-    options: { redis: { type: 'string' }, seed: { type: 'string' } },
+    options: { redis: { type: 'string' }, cluster: { type: 'string' }, seed: { type: 'string' } },
     allowPositionals: true,
   });
   const redisUrl = values.redis ?? process.env.REDIS_URL;
@@ -227,7 +232,8 @@ if (import.meta.main) {
   }
   const slugs = positionals.length ? positionals : all;
   const corpus = await checkCorpus(slugs, redisUrl, values.seed ? Number(values.seed) : undefined);
-  const results = [...checkLayout(), ...(await checkGrading(redisUrl, slugs)), ...corpus.results];
+  // --cluster URL: the solutions on an existing cluster too (the gate starts its own).
+  const results = [...checkLayout(), ...(await checkGrading(redisUrl, slugs, values.cluster)), ...corpus.results];
   printResults(results);
   console.log(corpusScore(corpus));
   process.exitCode = results.every((r) => r.ok) ? 0 : 1;

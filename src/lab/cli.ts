@@ -18,11 +18,13 @@ import { nextHint } from './hints.ts';
 import { unifiedDiff } from './line-diff.ts';
 import { siteUrl } from './site-url.ts';
 import { watch } from './watch.ts';
+import { startThrowawayCluster } from './redis-cluster.ts';
+import type { RedisOptions } from './suite-runner.ts';
 
 const HELP = `System Design Lab — exercise runner
 
   npm run lab                         list the exercises with their state and your progress
-  npm run lab -- watch [slug] [--all] [--from DIR] [--seed N]
+  npm run lab -- watch [slug] [--all] [--from DIR] [--seed N] [--redis URL | --cluster [URL]]
                                       re-grade on every save (default: the first unsolved one);
                                       keys: h hint, r run again, l list, n next, q quit
   npm run lab -- hint <slug>          show the next hint (they are remembered)
@@ -30,11 +32,15 @@ const HELP = `System Design Lab — exercise runner
   npm run lab -- restore <slug> [N]   bring back your newest backup (or the N-th); lists them all
   npm run lab -- diff <slug>          your file against the reference solution
   npm run lab -- solution <slug>      the reference and its walkthrough (once you pass, or --yes)
-  npm run grade -- [slug…] [--from DIR] [--redis URL] [--seed N] [--json] [--all] [--verbose]
+  npm run grade -- [slug…] [--from DIR] [--redis URL | --cluster [URL] | --cluster-rules] [--seed N]
+                  [--json] [--all] [--verbose]
                                       grade exercises/ (or DIR laid out like it); exit 0 only if all pass
 
 Options: --redis URL grades against a real Redis (keys under a unique prefix, removed after;
-nothing is flushed). --all prints every failing test, not only the first per exercise;
+nothing is flushed). --cluster starts a throwaway local Redis Cluster (3 primaries, from
+redis-server, nothing kept) and grades on it; --cluster URL uses an existing cluster instead (never
+flushed either). --cluster-rules grades on the mock but refuses what a cluster refuses (keys of
+one script, transaction or multi-key command in different slots). --all prints every failing test, not only the first per exercise;
 --verbose prints every test, passing ones too, with what your code printed. --seed N repeats
 the test data of a run that printed that seed (watch takes it too).`;
 
@@ -50,12 +56,8 @@ function findExercise(exercises: Exercise[], slug: string | undefined): Exercise
   return exercise;
 }
 
-async function list(exercises: Exercise[], redisUrl?: string) {
-  const verdicts = await grade({
-    slugs: exercises.map((e) => e.slug),
-    implRoot: EXERCISES_DIR,
-    ...(redisUrl && { redisUrl }),
-  });
+async function list(exercises: Exercise[], target: RedisOptions) {
+  const verdicts = await grade({ slugs: exercises.map((e) => e.slug), implRoot: EXERCISES_DIR, ...target });
   recordVerdicts(verdicts, EXERCISES_DIR);
   const state = readState();
   console.log('System Design Lab — exercises\n');
@@ -157,12 +159,58 @@ function solution(exercise: Exercise, confirmed: boolean) {
   console.log(`Your file against it: npm run lab -- diff ${exercise.slug}`);
 }
 
+/** `--cluster` with or without an address: parseArgs has no optional values, so it is read first. */
+function takeClusterFlag(argv: string[]): { argv: string[]; cluster?: string | true } {
+  const rest: string[] = [];
+  let cluster: string | true | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg.startsWith('--cluster=')) cluster = arg.slice('--cluster='.length) || true;
+    else if (arg === '--cluster') {
+      const next = argv[i + 1];
+      if (next && /^rediss?:\/\//.test(next)) (cluster = next), i++;
+      else cluster = true;
+    } else rest.push(arg);
+  }
+  return { argv: rest, ...(cluster && { cluster }) };
+}
+
+/** The Redis the suites get; a throwaway cluster lives until this process ends. */
+async function redisTarget(
+  values: { redis?: string | undefined; 'cluster-rules'?: boolean | undefined },
+  cluster: string | true | undefined,
+  watching: boolean,
+): Promise<RedisOptions> {
+  if (cluster && values.redis) fail('Give --redis URL or --cluster, not both.');
+  if (typeof cluster === 'string') return { redisUrl: cluster, cluster: true };
+  if (cluster) {
+    console.error('Starting a local Redis Cluster (3 primaries on loopback, nothing persisted)…');
+    let local: Awaited<ReturnType<typeof startThrowawayCluster>>;
+    try {
+      local = await startThrowawayCluster();
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    // However this process ends, no node and no file of the cluster outlives it.
+    process.on('exit', local.stopNow);
+    // (watch ends through process.exit on its own signals; grade would die without 'exit'.)
+    if (!watching)
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(130));
+    return { redisUrl: local.url, cluster: true };
+  }
+  const redisUrl = values.redis ?? process.env.REDIS_URL;
+  return { ...(redisUrl && { redisUrl }), ...(values['cluster-rules'] && { clusterRules: true }) };
+}
+
 async function main() {
+  const { argv, cluster } = takeClusterFlag(process.argv.slice(2));
   const { values, positionals } = parseArgs({
+    args: argv,
     allowPositionals: true,
     options: {
       from: { type: 'string' },
       redis: { type: 'string' },
+      'cluster-rules': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       verbose: { type: 'boolean', short: 'v', default: false },
@@ -177,14 +225,15 @@ async function main() {
     return;
   }
   const exercises = loadExercises();
-  const redisUrl = values.redis ?? process.env.REDIS_URL;
+  const needsRedis = ['list', 'watch', 'grade'].includes(command);
+  const target = needsRedis ? await redisTarget(values, cluster, command === 'watch') : {};
   const seed = values.seed === undefined ? undefined : Number(values.seed);
   if (seed !== undefined && !(Number.isInteger(seed) && seed > 0 && seed < 2 ** 32))
     fail(`--seed ${values.seed}: give the whole number a failing run printed (1 to ${2 ** 32 - 1}).`);
 
   switch (command) {
     case 'list':
-      return list(exercises, redisUrl);
+      return list(exercises, target);
     case 'hint':
       return hint(findExercise(exercises, rest[0]));
     case 'reset':
@@ -203,7 +252,7 @@ async function main() {
       if (!fs.existsSync(implRoot)) fail(`--from ${values.from}: no such folder.`);
       return watch(
         findExercise(exercises, slug),
-        { ...(redisUrl && { redisUrl }), implRoot, seed, all: values.all, verbose: values.verbose },
+        { ...target, implRoot, seed, all: values.all, verbose: values.verbose },
         { exercises },
       );
     }
@@ -211,7 +260,7 @@ async function main() {
       const slugs = rest.length ? rest.map((slug) => findExercise(exercises, slug).slug) : exercises.map((e) => e.slug);
       const implRoot = values.from ? path.resolve(values.from) : EXERCISES_DIR;
       if (!fs.existsSync(implRoot)) fail(`--from ${values.from}: no such folder.`);
-      const verdicts = await grade({ slugs, implRoot, seed, ...(redisUrl && { redisUrl }) });
+      const verdicts = await grade({ slugs, implRoot, seed, ...target });
       recordVerdicts(verdicts, implRoot);
       if (values.json) console.log(JSON.stringify({ version: 3, exercises: verdicts }, null, 2));
       else

@@ -6,17 +6,16 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { exercisePaths } from '../course/paths.ts';
-import { SuiteHost, type SuiteRun } from './suite-runner.ts';
+import { redisOptionsOf, SuiteHost, type RedisOptions, type SuiteRun } from './suite-runner.ts';
 import { typeCheck } from './type-check.ts';
 import { decideVerdict, type Evidence, type ExerciseVerdict } from './verdict.ts';
 
 export type { ExerciseVerdict, TestVerdict } from './verdict.ts';
 
-export interface GradeOptions {
+export interface GradeOptions extends RedisOptions {
   slugs: string[];
   /** Folder laid out like exercises/: <slug>/<slug>.ts. */
   implRoot: string;
-  redisUrl?: string;
   /** Wall-clock limit for one suite; a batch gets this per suite. */
   suiteTimeLimitMs?: number;
   /** Seed of the suites' test data (--seed); a fresh one when not given. */
@@ -86,7 +85,7 @@ export async function grade(options: GradeOptions): Promise<ExerciseVerdict[]> {
   }
 
   if (runnable.length) {
-    const host = new SuiteHost({ implRoot, ...(options.redisUrl && { redisUrl: options.redisUrl }) });
+    const host = new SuiteHost({ implRoot, ...redisOptionsOf(options) });
     // Vitest starts first; the type check (a fraction of a second) runs while it loads.
     const started = host.start();
     const types = typeCheck(runnable, implRoot);

@@ -13,7 +13,7 @@ import { formatVerdict } from './format.ts';
 import { nextHint } from './hints.ts';
 import { readState, recordVerdicts } from './state.ts';
 import { siteUrl } from './site-url.ts';
-import { SuiteHost } from './suite-runner.ts';
+import { redisOptionsOf, SuiteHost, type RedisOptions } from './suite-runner.ts';
 import { typeCheck } from './type-check.ts';
 import { decideVerdict, type ExerciseVerdict } from './verdict.ts';
 
@@ -26,8 +26,7 @@ export interface WatchHandle {
   rerun(): void;
 }
 
-export interface WatchOptions {
-  redisUrl?: string;
+export interface WatchOptions extends RedisOptions {
   implRoot?: string;
   suiteTimeLimitMs?: number;
   /** Test data seed; one per watch session when not given, so saves see the same data. */
@@ -43,7 +42,7 @@ export function startWatch(
   const limit = options.suiteTimeLimitMs ?? DEFAULT_SUITE_LIMIT_MS;
   const seed = options.seed ?? newSeed();
   const dir = path.dirname(exercisePaths(exercise.slug, implRoot).source);
-  const host = new SuiteHost({ implRoot, ...(options.redisUrl && { redisUrl: options.redisUrl }) });
+  const host = new SuiteHost({ implRoot, ...redisOptionsOf(options) });
   let stopped = false;
   let running: { startedAt: number; abandoned: boolean } | null = null;
   let again = false;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { vi } from 'vitest';
-import { scanPrefix, type LabRedis } from './redis.ts';
+import type { LabRedis } from './redis.ts';
 
 export interface LabClock {
   now(): number;
@@ -34,10 +34,8 @@ export function useFakeClock(lab: LabRedis): LabClock {
 }
 
 async function ageRealKeys(lab: LabRedis, ms: number) {
-  // `raw` has the key prefix; SCAN results carry it, so strip it before using raw.
-  const keys = await scanPrefix(lab.raw, lab.prefix);
-  for (const fullKey of keys) {
-    const key = fullKey.slice(lab.prefix.length);
+  // Keys without the prefix, which `raw` adds (on a cluster, read from every primary).
+  for (const key of await lab.keys()) {
     if ((await lab.raw.type(key)) === 'stream') await agePendingEntries(lab.raw, key, ms);
     const ttl = await lab.raw.pttl(key);
     if (ttl < 0) continue;

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import './ioredis-prefix.ts';
 import { createMockRedis, releaseMockServer } from './mock-redis.ts';
 import { RoundTripLog } from './round-trips.ts';
 
 /** Set by the runner's --redis flag; unset means the mock. */
 export const REDIS_URL = process.env.REDIS_URL || undefined;
-export const REDIS_MODE: 'mock' | 'real' = REDIS_URL ? 'real' : 'mock';
+/** Set by the runner's --cluster flag: a seed node of a Redis Cluster (it wins over REDIS_URL). */
+export const REDIS_CLUSTER = process.env.REDIS_CLUSTER || undefined;
+export const REDIS_MODE: 'mock' | 'real' = REDIS_URL || REDIS_CLUSTER ? 'real' : 'mock';
 
 // Every key of this run lives under lab:<run>:<test>: so a shared server is never disturbed.
 // The runner names the run (LAB_RUN_ID) so that it can remove the run's keys itself after a
@@ -18,6 +20,8 @@ let nextMockPort = 40_000;
 /** The Redis a graded test works with. */
 export interface LabRedis {
   mode: 'mock' | 'real';
+  /** The clients are ioredis `Cluster` clients of a real Redis Cluster (typed as Redis: same commands). */
+  cluster: boolean;
   /** The client to hand to the code under test. Its round trips are recorded. */
   redis: Redis;
   /** A client for the test's own reads and writes: same keys, not recorded. */
@@ -73,17 +77,50 @@ const open = new Set<LabRedis>();
 /**
  * A fresh, isolated Redis for one test: its own mock server, or on a real server its own key
  * prefix, deleted by `close()`. Never FLUSHDB/FLUSHALL: a learner's server may hold real data.
+ *
+ * On a cluster the prefix holds no hash tag, so the learner's keys spread over the slots (and a
+ * script over two of them fails with CROSSSLOT, as it would in production) and the learner's own
+ * `{tag}` decides a key's slot. A lab that stands for one node of a sharded design (`database`)
+ * is one slot instead: a hash tag in its prefix keeps its keys together, as one server would.
  */
-export async function createLabRedis(options: { url?: string | null; database?: number } = {}): Promise<LabRedis> {
-  // The kit's own self-tests run on both; a suite always takes the run's mode.
-  const url = options.url === undefined ? REDIS_URL : (options.url ?? undefined);
-  const prefix = `lab:${RUN_ID}:${++nextTest}:`;
+export async function createLabRedis(
+  options: { url?: string | null; cluster?: string | null; database?: number } = {},
+): Promise<LabRedis> {
+  // The kit's own self-tests run on several; a suite always takes the run's mode.
+  const clusterUrl =
+    options.cluster !== undefined
+      ? (options.cluster ?? undefined)
+      : options.url === undefined
+        ? REDIS_CLUSTER
+        : undefined;
+  const url = clusterUrl ? undefined : options.url === undefined ? REDIS_URL : (options.url ?? undefined);
+  const test = ++nextTest;
+  const prefix = clusterUrl && options.database !== undefined ? `lab:${RUN_ID}:{${test}}:` : `lab:${RUN_ID}:${test}:`;
   const roundTrips = new RoundTripLog();
   const clients: Redis[] = [];
   let make: () => Redis;
   let admin: Redis | undefined;
+  let cluster: Cluster | undefined;
 
-  if (url) {
+  if (clusterUrl) {
+    cluster = new Cluster([clusterUrl], {
+      lazyConnect: true,
+      clusterRetryStrategy: () => null,
+      redisOptions: { maxRetriesPerRequest: 1 },
+    });
+    try {
+      await cluster.connect();
+    } catch (error) {
+      cluster.disconnect();
+      throw new Error(
+        `Cannot reach a Redis Cluster at ${clusterUrl} (${(error as Error).message}). ` +
+          'Leave out the address (--cluster alone starts a local one), or grade on one server with --redis.',
+      );
+    }
+    admin = cluster as unknown as Redis;
+    make = () =>
+      new Cluster([clusterUrl], { keyPrefix: prefix, redisOptions: { maxRetriesPerRequest: 1 } }) as unknown as Redis;
+  } else if (url) {
     // `database`: on a real server, a lab in another logical database (a second node, say).
     const db = options.database ?? 0;
     admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, ...(db && { db }) });
@@ -116,13 +153,21 @@ export async function createLabRedis(options: { url?: string | null; database?: 
   // costs a millisecond to build.
   let raw: Redis | undefined;
 
+  /** Every key under the prefix: on a cluster, from every primary (SCAN sees one node's keys). */
+  const scan = async () => {
+    if (!cluster) return scanPrefix(admin!, prefix);
+    const found = await Promise.all(cluster.nodes('master').map((node) => scanPrefix(node, prefix)));
+    return found.flat();
+  };
+
   const lab: LabRedis = {
-    mode: url ? 'real' : 'mock',
+    mode: url || clusterUrl ? 'real' : 'mock',
+    cluster: Boolean(cluster),
     redis,
     get raw() {
       return (raw ??= client(false));
     },
-    prefix: url ? prefix : '',
+    prefix: url || clusterUrl ? prefix : '',
     roundTrips,
     connect: () => client(true),
     async keys() {
@@ -130,7 +175,7 @@ export async function createLabRedis(options: { url?: string | null; database?: 
         const full: string[] = (redis as any).data.keys();
         return full.map((key) => key.slice(prefix.length)).sort();
       }
-      return (await scanPrefix(admin, prefix)).map((key) => key.slice(prefix.length)).sort();
+      return (await scan()).map((key) => key.slice(prefix.length)).sort();
     },
     ttlMs: (key) => lab.raw.pttl(key),
     async dump() {
@@ -144,8 +189,10 @@ export async function createLabRedis(options: { url?: string | null; database?: 
     async close() {
       open.delete(lab);
       if (admin) {
-        const keys = await scanPrefix(admin, prefix);
-        for (let i = 0; i < keys.length; i += 500) await admin.unlink(...keys.slice(i, i + 500));
+        const keys = await scan();
+        // A cluster takes one slot per multi-key command: unlink key by key there.
+        if (cluster) await Promise.all(keys.map((key) => admin!.unlink(key)));
+        else for (let i = 0; i < keys.length; i += 500) await admin.unlink(...keys.slice(i, i + 500));
         admin.disconnect();
       }
       for (const c of clients) c.disconnect();
