@@ -179,6 +179,8 @@ export async function checkGrading(
   const results: CheckResult[] = [];
   const modes: Array<[string, RedisOptions]> = [
     ['the mock', {}],
+    // What a learner without a cluster gets with --cluster-rules: the reference must pass it too.
+    ['the mock with cluster rules', { clusterRules: true }],
     ...(redisUrl ? [['a real Redis', { redisUrl }] as [string, RedisOptions]] : []),
     ...(clusterUrl ? [['a Redis Cluster', { redisUrl: clusterUrl, cluster: true }] as [string, RedisOptions]] : []),
   ];

@@ -12,6 +12,7 @@ import { checkGrading, checkLayout, printResults } from './check.ts';
 import { checkCorpus, corpusScore } from './corpus.ts';
 import { loadExercises } from '../course/catalog.ts';
 import { startThrowawayRedis } from './redis-server.ts';
+import { startThrowawayCluster, type ThrowawayCluster } from '../lab/redis-cluster.ts';
 
 const node = process.execPath;
 let passed = 0;
@@ -86,6 +87,7 @@ if (astroCheck.status === 0) passed++, console.log('site types: ok');
 else failed++;
 
 const redis = await startThrowawayRedis();
+let cluster: ThrowawayCluster | undefined;
 try {
   step('real Redis');
   if (redis) console.log(`redis-server started at ${redis.url} for this run`), passed++;
@@ -93,11 +95,24 @@ try {
     console.log('✘ redis-server is not installed: CI must grade against a real Redis (.ci/run installs it).'), failed++;
   else console.log('redis-server not found: real-Redis checks skipped (install redis-server to run them).');
 
-  step('project tests (runner, kit, mock fidelity, content)');
-  runVitest('self', redis ? { REDIS_URL: redis.url } : {});
+  step('real Redis Cluster (3 primaries)');
+  if (redis)
+    cluster = await startThrowawayCluster().catch((error: Error) => {
+      console.log(`✘ ${error.message}`);
+      failed++;
+      return undefined;
+    });
+  if (cluster) console.log(`Redis Cluster started at ${cluster.url} for this run`), passed++;
+  else if (!redis) console.log('redis-server not found: cluster checks skipped.');
 
-  step('dev check: layout, solutions pass, stubs fail');
-  const results = [...checkLayout(), ...(await checkGrading(redis?.url))];
+  step('project tests (runner, kit, mock fidelity, content)');
+  runVitest('self', {
+    ...(redis && { REDIS_URL: redis.url }),
+    ...(cluster && { REDIS_CLUSTER: cluster.url }),
+  });
+
+  step('dev check: layout, solutions pass (mock, cluster rules, Redis, Redis Cluster), stubs fail');
+  const results = [...checkLayout(), ...(await checkGrading(redis?.url, undefined, cluster?.url))];
   printResults(results);
   passed += results.filter((r) => r.ok).length;
   failed += results.filter((r) => !r.ok).length;
@@ -116,6 +131,7 @@ try {
   runVitest('site');
 } finally {
   redis?.stop();
+  await cluster?.stop();
 }
 
 console.log(`\n${passed} passed, ${failed} failed`);

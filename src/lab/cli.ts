@@ -39,7 +39,7 @@ const HELP = `System Design Lab — exercise runner
 Options: --redis URL grades against a real Redis (keys under a unique prefix, removed after;
 nothing is flushed). --cluster starts a throwaway local Redis Cluster (3 primaries, from
 redis-server, nothing kept) and grades on it; --cluster URL uses an existing cluster instead (never
-flushed either). --cluster-rules grades on the mock but refuses what a cluster refuses (keys of
+flushed either); --cluster-replicas N gives the local one N replicas per primary. --cluster-rules grades on the mock but refuses what a cluster refuses (keys of
 one script, transaction or multi-key command in different slots). --all prints every failing test, not only the first per exercise;
 --verbose prints every test, passing ones too, with what your code printed. --seed N repeats
 the test data of a run that printed that seed (watch takes it too).`;
@@ -177,17 +177,26 @@ function takeClusterFlag(argv: string[]): { argv: string[]; cluster?: string | t
 
 /** The Redis the suites get; a throwaway cluster lives until this process ends. */
 async function redisTarget(
-  values: { redis?: string | undefined; 'cluster-rules'?: boolean | undefined },
+  values: {
+    redis?: string | undefined;
+    'cluster-rules'?: boolean | undefined;
+    'cluster-replicas'?: string | undefined;
+  },
   cluster: string | true | undefined,
   watching: boolean,
 ): Promise<RedisOptions> {
   if (cluster && values.redis) fail('Give --redis URL or --cluster, not both.');
   if (typeof cluster === 'string') return { redisUrl: cluster, cluster: true };
   if (cluster) {
-    console.error('Starting a local Redis Cluster (3 primaries on loopback, nothing persisted)…');
+    const replicas = Number(values['cluster-replicas'] ?? 0);
+    if (!(Number.isInteger(replicas) && replicas >= 0 && replicas <= 2))
+      fail(`--cluster-replicas ${values['cluster-replicas']}: give 0, 1 or 2 replicas per primary.`);
+    console.error(
+      `Starting a local Redis Cluster (3 primaries${replicas ? `, ${replicas} replica(s) each` : ''} on loopback, nothing persisted)…`,
+    );
     let local: Awaited<ReturnType<typeof startThrowawayCluster>>;
     try {
-      local = await startThrowawayCluster();
+      local = await startThrowawayCluster({ replicas });
     } catch (error) {
       fail((error as Error).message);
     }
@@ -211,6 +220,7 @@ async function main() {
       from: { type: 'string' },
       redis: { type: 'string' },
       'cluster-rules': { type: 'boolean', default: false },
+      'cluster-replicas': { type: 'string' },
       json: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       verbose: { type: 'boolean', short: 'v', default: false },

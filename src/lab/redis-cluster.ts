@@ -13,6 +13,22 @@ import { Redis } from 'ioredis';
 
 const SLOTS = 16_384;
 
+/**
+ * The slots each primary serves, split as `redis-cli --cluster create` splits them (3 primaries:
+ * 0-5460, 5461-10922, 10923-16383). The kit's cluster rules on the mock place slots the same way.
+ */
+export function slotRanges(primaries: number): Array<[number, number]> {
+  const perPrimary = SLOTS / primaries;
+  const ranges: Array<[number, number]> = [];
+  let first = 0;
+  for (let i = 0; i < primaries; i++) {
+    const last = i === primaries - 1 ? SLOTS - 1 : Math.max(first, Math.round(perPrimary * (i + 1) - 1));
+    ranges.push([first, last]);
+    first = last + 1;
+  }
+  return ranges;
+}
+
 /** A port nothing listens on now (the OS picks it). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -136,11 +152,8 @@ export async function startThrowawayCluster({
       if (!(await waitForPort(node.port))) throw new Error(`redis-server did not start on port ${node.port}`);
     for (const node of nodes) clients.push(new Redis(node.port, '127.0.0.1', { maxRetriesPerRequest: 1 }));
 
-    const perPrimary = Math.ceil(SLOTS / primaries);
-    for (let i = 0; i < primaries; i++) {
-      const first = i * perPrimary;
-      await clients[i]!.call('CLUSTER', 'ADDSLOTSRANGE', first, Math.min(SLOTS, first + perPrimary) - 1);
-    }
+    for (const [i, [first, last]] of slotRanges(primaries).entries())
+      await clients[i]!.call('CLUSTER', 'ADDSLOTSRANGE', first, last);
     for (const node of nodes.slice(1)) await clients[0]!.call('CLUSTER', 'MEET', '127.0.0.1', node.port, node.bus);
     await until(
       async () => (await Promise.all(clients.map(knownNodes))).every((known) => known === nodes.length),

@@ -345,6 +345,8 @@ function labBatch(
       queue.length = 0;
       return Promise.resolve('OK');
     },
+    /** What is queued, for the kit's cluster rules (cluster-rules.ts). */
+    __labQueue: () => [...queue],
   };
   const proxy: any = new Proxy(batch, {
     get(target, property) {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import './ioredis-prefix.ts';
+import { applyClusterRules, CLUSTER_RULES } from './cluster-rules.ts';
 import { createMockRedis, releaseMockServer } from './mock-redis.ts';
 import { RoundTripLog } from './round-trips.ts';
 
@@ -84,7 +85,7 @@ const open = new Set<LabRedis>();
  * is one slot instead: a hash tag in its prefix keeps its keys together, as one server would.
  */
 export async function createLabRedis(
-  options: { url?: string | null; cluster?: string | null; database?: number } = {},
+  options: { url?: string | null; cluster?: string | null; database?: number; clusterRules?: boolean } = {},
 ): Promise<LabRedis> {
   // The kit's own self-tests run on several; a suite always takes the run's mode.
   const clusterUrl =
@@ -95,7 +96,9 @@ export async function createLabRedis(
         : undefined;
   const url = clusterUrl ? undefined : options.url === undefined ? REDIS_URL : (options.url ?? undefined);
   const test = ++nextTest;
-  const prefix = clusterUrl && options.database !== undefined ? `lab:${RUN_ID}:{${test}}:` : `lab:${RUN_ID}:${test}:`;
+  // On the mock under --cluster-rules, refuse what a cluster refuses; on a cluster, explain it.
+  const rules = clusterUrl ? 'explain' : !url && (options.clusterRules ?? CLUSTER_RULES) ? 'enforce' : null;
+  const prefix = rules && options.database !== undefined ? `lab:${RUN_ID}:{${test}}:` : `lab:${RUN_ID}:${test}:`;
   const roundTrips = new RoundTripLog();
   const clients: Redis[] = [];
   let make: () => Redis;
@@ -141,6 +144,7 @@ export async function createLabRedis(
 
   const client = (record: boolean): Redis => {
     const created = make();
+    if (rules) applyClusterRules(created, { prefix, enforce: rules === 'enforce' });
     clients.push(created);
     // A duplicate is another connection of the same test: recorded, faulted and closed alike.
     (created as any).duplicate = () => client(record);
