@@ -26,7 +26,7 @@ const PRIORITIES: readonly Priority[] = ['critical', 'high', 'normal', 'low'];
 // Exponential backoff, capped, as a default: 1 s, 2 s, 4 s … up to a minute.
 const defaultBackoff = (attempt: number) => Math.min(60_000, 1000 * 2 ** (attempt - 1));
 
-// Key layout, all under `${name}:`:
+// Key layout, all under `${name}:{${name}}:` (see key() for the braces):
 //   ready:<priority>  list of ids, oldest first (RPUSH to enqueue, LPOP to take: FIFO for free)
 //   since             hash id -> ms when the job became ready (only read when maxWaitMs is set)
 //   jobs              hash id -> "<priority>:<payload JSON>", written once, kept until ack
@@ -39,6 +39,8 @@ const defaultBackoff = (attempt: number) => Math.min(60_000, 1000 * 2 ** (attemp
 //
 // Every state change is one Lua script. A script runs alone on the server, so no crash or
 // second consumer can ever observe a job that has left one place and not reached the next.
+// On a Redis Cluster a script may only touch keys of one slot, so every key of a queue carries
+// the queue's name as its hash tag: the whole queue lives on one node, and other queues spread.
 
 // KEYS: jobs, since, ready list of its priority. ARGV: id, "<priority>:<json>", now.
 const ENQUEUE = `
@@ -262,7 +264,11 @@ export class PriorityQueue<P> {
   }
 
   private key(part: string) {
-    return `${this.options.name}:${part}`;
+    // A cluster hashes only the part inside the first {…}: `emails:{emails}:jobs` and
+    // `emails:{emails}:dead` share a slot, so each script and MULTI of a queue stays in one
+    // slot. The name is repeated inside the tag so that keys still start with `${name}:`.
+    const { name } = this.options;
+    return `${name}:{${name}}:${part}`;
   }
 
   private readyKey(priority: Priority) {

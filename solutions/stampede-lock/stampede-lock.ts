@@ -46,22 +46,18 @@ interface Entry<T> {
   deltaMs: number;
 }
 
-// Store the value with its TTL in one command, and give up the lock only if it is still ours:
-// if our load outlived lockTtlMs, another caller holds the lock now and is loading, and
-// deleting its lock would let a third caller start a third load.
-const FILL_AND_RELEASE = `
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-return 1`;
-
-// The same compare-and-delete, for a load that failed: nothing is cached, and a waiter can
-// take the lock at its next check instead of waiting out lockTtlMs.
+// Give up the lock only if it is still ours: if our load outlived lockTtlMs, another caller
+// holds the lock now and is loading, and deleting its lock would let a third caller start a
+// third load. Used after a fill and after a failed load (nothing is cached, and a waiter can
+// take the lock at its next check instead of waiting out lockTtlMs).
+// The script touches the lock key only. The value lives under the caller's key and the lock
+// under `${key}:lock`; on a Redis Cluster those hash to different slots (no hash tag, and the
+// caller's key is not ours to tag), so one script over both would fail with CROSSSLOT.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
 type ScriptedRedis = Redis & {
-  fillAndRelease(key: string, lockKey: string, entry: string, ttlSeconds: number, token: string): Promise<number>;
   releaseLock(lockKey: string, token: string): Promise<number>;
 };
 
@@ -73,9 +69,8 @@ export class StampedeProtectedCache<T> {
 
   constructor(private readonly options: StampedeProtectedCacheOptions<T>) {
     this.retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
-    // defineCommand sends each script by its SHA (EVALSHA) after the first call.
+    // defineCommand sends the script by its SHA (EVALSHA) after the first call.
     const redis = options.redis as ScriptedRedis;
-    redis.defineCommand('fillAndRelease', { numberOfKeys: 2, lua: FILL_AND_RELEASE });
     redis.defineCommand('releaseLock', { numberOfKeys: 1, lua: RELEASE });
     this.redis = redis;
   }
@@ -135,7 +130,12 @@ export class StampedeProtectedCache<T> {
       throw error;
     }
     const entry: Entry<T> = { v: value, deltaMs: Date.now() - started };
-    await this.redis.fillAndRelease(key, lockKey, JSON.stringify(entry), this.ttlSeconds(), token);
+    // The value with its TTL in one command, then the release, in this order and one after the
+    // other: a waiter that checks in between finds the lock or the value, never neither (and a
+    // crash in between leaves a lock that expires on its own). Sent together, they could go to
+    // two cluster nodes, where nothing orders them and the release could land first.
+    await this.redis.set(key, JSON.stringify(entry), 'EX', this.ttlSeconds());
+    await this.redis.releaseLock(lockKey, token);
     return value;
   }
 

@@ -260,7 +260,9 @@ export class PriorityQueue<P> {
   }
 
   private key(part: string) {
-    return `${this.options.name}:${part}`;
+    // The name as a hash tag too: on a Redis Cluster every key of one script shares a slot.
+    const { name } = this.options;
+    return `${name}:{${name}}:${part}`;
   }
 
   private leaseKey(id: string) {

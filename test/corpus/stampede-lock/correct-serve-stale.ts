@@ -45,14 +45,8 @@ interface Entry<T> {
   at: number;
 }
 
-// Value with its TTL in one command, then a compare-and-delete of our own lock.
-// KEYS: value, lock. ARGV: entry, ttl ms, token.
-const FILL = `
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-return 1`;
-
-// KEYS: lock. ARGV: token.
+// A compare-and-delete of our own lock. It touches the lock only: on a Redis Cluster the
+// value and `lock:<key>` hash to different slots. KEYS: lock. ARGV: token.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
@@ -128,7 +122,9 @@ export class StampedeProtectedCache<T> {
       throw error;
     }
     const entry: Entry<T> = { v: value, at };
-    await this.redis.eval(FILL, 2, key, lockKey, JSON.stringify(entry), this.ttlMs(), token);
+    // Value with its TTL in one command, then the release, one after the other.
+    await this.redis.set(key, JSON.stringify(entry), 'PX', this.ttlMs());
+    await this.release(lockKey, token);
     return value;
   }
 
