@@ -6,12 +6,15 @@
  * HTML, and `astro dev` shows "search is only available in production builds". A learner
  * edits exercises, not lessons, so live reload buys them little. Course authors who do edit
  * lessons run `npm start -- --dev` for Astro's dev server with live reload.
+ *
+ * The production server also shows the learner's progress from the runner on the exercise
+ * pages (src/site/lab-server.ts); the dev server does not.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../course/paths.ts';
-import { serveStatic } from '../site/static-server.ts';
+import { serveLab } from '../site/lab-server.ts';
 import { forgetSite, recordSite } from './site-url.ts';
 
 const ASTRO = path.join(ROOT, 'node_modules', 'astro', 'bin', 'astro.mjs');
@@ -50,9 +53,9 @@ function printWelcome(url: string): void {
 `);
 }
 
-async function listen(port: number, attempts = 10): Promise<Awaited<ReturnType<typeof serveStatic>>> {
+async function listen(port: number, attempts = 10): Promise<Awaited<ReturnType<typeof serveLab>>> {
   try {
-    return await serveStatic(DIST, port);
+    return await serveLab({ dist: DIST, port });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempts <= 1) throw error;
     return listen(port + 1, attempts - 1);
