@@ -71,6 +71,8 @@ const UNKNOWN_REASON = 'exceeded maxDeliveries';
  * record exists, an earlier delivery already wrote its effects (a consumer that was presumed
  * dead and was only slow, or a crash after EXEC reached Redis), so only the ack is left to do.
  * KEYS: stream, record, effect keys…  ARGV: group, record TTL ms, entry id, effect values…
+ * On a Redis Cluster a script runs in one slot: the record is named after the stream, so it
+ * carries the stream's hash tag, and the handler's effect keys must carry it too (README).
  */
 const COMMIT_ONCE = `
 if redis.call('EXISTS', KEYS[2]) == 0 then
@@ -222,6 +224,7 @@ export class StreamWorker {
     await this.redis.eval(RELEASE_LEASE, 1, this.leaseKey(), this.token);
   }
 
+  // Its scripts touch this one key, so it may live in any slot of a cluster.
   private leaseKey() {
     return `${this.options.stream}:lease:${this.options.group}`;
   }
@@ -356,6 +359,7 @@ export class StreamWorker {
   /**
    * Copy and ack in one MULTI: a crash between two separate commands would either lose the
    * entry (acked, never copied) or leave it both pending and dead-lettered (copied again later).
+   * On a Redis Cluster a MULTI spans one slot, so deadLetterStream shares the stream's hash tag.
    */
   private async deadLetter(entry: StreamEntry, deliveries: number) {
     const { stream, group, deadLetterStream } = this.options;

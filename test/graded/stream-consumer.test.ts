@@ -66,11 +66,16 @@ const seen = (handler: { calls: [StreamEntry][] }) => handler.calls.map(([entry]
 /**
  * A fresh Redis, a fake clock and a stream with random names, claim threshold and delivery cap.
  * `worker(handler)` builds a worker on a client of its own: another process of the same group.
+ * On a Redis Cluster (or the mock under its rules) the stream's name is a hash tag, and the
+ * dead-letter stream and every effect key (`near(key)`) carry it: the README's contract, since a
+ * MULTI or a script spans one slot.
  */
 async function setup(options: Options = {}) {
   const lab = await createLabRedis();
   const clock = useFakeClock(lab);
-  const stream = randomId('orders');
+  const name = randomId('orders');
+  const stream = lab.slots ? `{${name}}` : name;
+  const near = (key: string) => (lab.slots ? `${stream}:${key}` : key);
   const config = {
     stream,
     group: randomId('billing'),
@@ -124,7 +129,7 @@ async function setup(options: Options = {}) {
     return ((await lab.raw.xrange(stream, '-', '+')) as [string, string[]][]).map(([id]) => id);
   }
 
-  return { lab, clock, config, fieldsOf, worker, add, pending, deadLetters, streamIds };
+  return { lab, clock, config, near, fieldsOf, worker, add, pending, deadLetters, streamIds };
 }
 
 /** runOnce(), with a failure that says which call rejected and what it means. */
@@ -779,10 +784,10 @@ async function partitionedSetup(options: Options = {}) {
 
 describe('staff', () => {
   test('with idempotent: true the effects land with the ack, and every other key expires after the last redelivery', async () => {
-    const { lab, worker, add, pending, config } = await setup({ idempotent: true });
+    const { lab, worker, add, pending, config, near } = await setup({ idempotent: true });
     const ids = await add(3);
-    const effectKey = (id: string) => `balance:${id}`;
-    const receiptKey = (id: string) => `receipt:${id}`;
+    const effectKey = (id: string) => near(`balance:${id}`);
+    const receiptKey = (id: string) => near(`receipt:${id}`);
     // One entry's handler returns a list of effects; the others return one.
     const handler = controlled(async (entry: StreamEntry): Promise<unknown> => {
       const balance = { key: effectKey(entry.id), value: `charged ${entry.fields.amount}` };
@@ -825,9 +830,9 @@ describe('staff', () => {
     await raceAtEveryTrip({
       async arrange() {
         const scene = await setup({ idempotent: true });
-        const { worker, add, clock, config } = scene;
+        const { worker, add, clock, config, near } = scene;
         const [id] = await add(1);
-        const key = `ledger:${id}`;
+        const key = near(`ledger:${id}`);
         const slow = controlled(
           async (_entry: StreamEntry): Promise<unknown> => ({ key, value: 'by the slow consumer' }),
         );
@@ -880,25 +885,26 @@ describe('staff', () => {
       async arrange() {
         const scene = await setup({ idempotent: true });
         const ids = await scene.add(count);
+        const effectKey = (id: string) => scene.near(`effect:${id}`);
         const handler = controlled(
           async (entry: StreamEntry): Promise<unknown> => ({
-            key: `effect:${entry.id}`,
+            key: effectKey(entry.id),
             value: 'first delivery',
           }),
         );
-        return { ...scene, ids, crashing: scene.worker(handler) };
+        return { ...scene, ids, effectKey, crashing: scene.worker(handler) };
       },
       act: ({ crashing }) => crashing.runOnce(),
       async check(scene, at) {
-        const { lab, ids, clock, config, worker, pending } = scene;
+        const { lab, ids, clock, config, worker, pending, effectKey } = scene;
         const where = at.finishedFirst
           ? 'an idempotent runOnce() that ran to the end'
           : `a crash ${describeCut(at)} of an idempotent runOnce()`;
-        const landed = await Promise.all(ids.map((id) => lab.raw.get(`effect:${id}`)));
+        const landed = await Promise.all(ids.map((id) => lab.raw.get(effectKey(id))));
 
         const second = controlled(
           async (entry: StreamEntry): Promise<unknown> => ({
-            key: `effect:${entry.id}`,
+            key: effectKey(entry.id),
             value: 'redelivery',
           }),
         );
@@ -907,7 +913,7 @@ describe('staff', () => {
           await clock.advance(config.claimIdleMs);
           await run(rescuer, `while recovering from ${where}`);
         }
-        const final = await Promise.all(ids.map((id) => lab.raw.get(`effect:${id}`)));
+        const final = await Promise.all(ids.map((id) => lab.raw.get(effectKey(id))));
 
         ids.forEach((id, i) => {
           if (landed[i] !== null)

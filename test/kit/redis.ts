@@ -23,6 +23,11 @@ export interface LabRedis {
   mode: 'mock' | 'real';
   /** The clients are ioredis `Cluster` clients of a real Redis Cluster (typed as Redis: same commands). */
   cluster: boolean;
+  /**
+   * Keys of one command, script or MULTI must share a hash slot: on a cluster, and on the mock
+   * under --cluster-rules. A suite whose README asks callers to tag keys passes tagged keys then.
+   */
+  slots: boolean;
   /** The client to hand to the code under test. Its round trips are recorded. */
   redis: Redis;
   /** A client for the test's own reads and writes: same keys, not recorded. */
@@ -167,6 +172,7 @@ export async function createLabRedis(
   const lab: LabRedis = {
     mode: url || clusterUrl ? 'real' : 'mock',
     cluster: Boolean(cluster),
+    slots: rules !== null,
     redis,
     get raw() {
       return (raw ??= client(false));
