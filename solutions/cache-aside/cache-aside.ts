@@ -13,6 +13,12 @@ export interface CacheAsideOptions<T> {
   schema?: ZodType<T>;
 }
 
+// Every Redis step touches one key, so the cache works on a Redis Cluster whatever the ids: the
+// lease lives in the entry's own key, and the scripts declare that one key. A batch is one
+// command per key, all sent before any reply is awaited: one round trip, like a pipeline, but
+// each command goes to the node that owns its key. MGET or a pipeline would need every key in
+// one slot (CROSSSLOT), and ioredis does not split them by node for you.
+
 // What the cache holds under `${keyPrefix}:${id}`: a JSON envelope, so "not found" and a
 // falsy value (0, '', false) can never be confused with each other or with a miss.
 type Entry<T> = { v: T } | { none: true };
@@ -49,7 +55,7 @@ export class CacheAside<T> {
     const unique = [...new Set(ids)];
     const keys = unique.map((id) => this.key(id));
     // The cache is an optimisation: if Redis is down, every read goes to the database.
-    const cached = await this.options.redis.mget(...keys).catch(() => null);
+    const cached = await Promise.all(keys.map((key) => this.options.redis.get(key))).catch(() => null);
     const found = new Map<string, T | null>();
     const misses: Array<{ id: string; key: string; lease: string | null }> = [];
     unique.forEach((id, i) => {
@@ -98,16 +104,16 @@ export class CacheAside<T> {
   }
 
   private async takeLeases(misses: Array<{ key: string; lease: string | null }>) {
-    const pipeline = this.options.redis.pipeline();
-    for (const miss of misses) {
-      miss.lease = LEASE + randomBytes(8).toString('hex');
-      pipeline.set(miss.key, miss.lease, 'PX', LEASE_TTL_MS, 'NX');
-    }
-    const replies = await pipeline.exec().catch(() => null);
+    const replies = await Promise.all(
+      misses.map((miss) => {
+        miss.lease = LEASE + randomBytes(8).toString('hex');
+        return this.options.redis.set(miss.key, miss.lease, 'PX', LEASE_TTL_MS, 'NX').catch(() => null);
+      }),
+    );
     // NX failed: another reader holds the lease (or a value just arrived); we read the
     // database but leave the filling to the lease holder.
     misses.forEach((miss, i) => {
-      if (replies?.[i]?.[1] !== 'OK') miss.lease = null;
+      if (replies[i] !== 'OK') miss.lease = null;
     });
   }
 
@@ -118,30 +124,23 @@ export class CacheAside<T> {
       return loaded;
     } catch (error) {
       const held = misses.filter((miss) => miss.lease);
-      if (held.length) {
-        const pipeline = this.options.redis.pipeline();
-        for (const miss of held) pipeline.eval(RELEASE, 1, miss.key, miss.lease!);
-        await pipeline.exec().catch(() => undefined);
-      }
+      await Promise.allSettled(held.map((miss) => this.options.redis.eval(RELEASE, 1, miss.key, miss.lease!)));
       throw error;
     }
   }
 
   private async fill(misses: Array<{ key: string; lease: string | null }>, loaded: Array<T | null>) {
-    const pipeline = this.options.redis.pipeline();
-    let filling = 0;
-    misses.forEach((miss, i) => {
-      if (!miss.lease) return;
+    const { redis } = this.options;
+    const fills = misses.map((miss, i) => {
+      if (!miss.lease) return undefined;
       const value = loaded[i] ?? null;
       const ttl = this.ttlFor(value);
-      if (ttl === null) pipeline.eval(RELEASE, 1, miss.key, miss.lease);
-      else {
-        const entry: Entry<T> = value === null ? { none: true } : { v: value };
-        pipeline.eval(FILL, 1, miss.key, miss.lease, JSON.stringify(entry), ttl);
-      }
-      filling++;
+      if (ttl === null) return redis.eval(RELEASE, 1, miss.key, miss.lease);
+      const entry: Entry<T> = value === null ? { none: true } : { v: value };
+      return redis.eval(FILL, 1, miss.key, miss.lease, JSON.stringify(entry), ttl);
     });
-    if (filling > 0) await pipeline.exec().catch(() => undefined);
+    // A failed fill is a missed optimisation, not an error: the next reader fills again.
+    await Promise.allSettled(fills);
   }
 
   /**

@@ -67,11 +67,12 @@ type Multi = ReturnType<Redis['multi']>;
 /**
  * Writes land in Redis at once and reach the database later, in batches.
  *
- * Redis holds everything, so any instance can flush what another one left:
- *   <prefix>:values    hash  key -> JSON of the latest value (the cache itself)
- *   <prefix>:pending   hash  key -> version (random) of the latest write not yet in the database
- *   <prefix>:attempts  hash  key -> flushes in which that write failed
- *   <prefix>:flush     lock: one flusher at a time across all instances
+ * Redis holds everything, so any instance can flush what another one left (<base> is
+ * `<prefix>:{<prefix>}`, see the constructor):
+ *   <base>:values    hash  key -> JSON of the latest value (the cache itself)
+ *   <base>:pending   hash  key -> version (random) of the latest write not yet in the database
+ *   <base>:attempts  hash  key -> flushes in which that write failed
+ *   <base>:flush     lock: one flusher at a time across all instances
  * User keys are hash fields, so no user key can collide with the bookkeeping.
  */
 export class WriteBehindCache {
@@ -88,8 +89,19 @@ export class WriteBehindCache {
       throw new RangeError(`maxBatchSize must be a positive integer, got ${options.maxBatchSize}`);
     }
     this.redis = options.redis;
+    // On a Redis Cluster a MULTI or a script may only touch keys of one slot (else CROSSSLOT),
+    // and ours touch up to three of these keys at once. Only the part inside the first {…} is
+    // hashed, so repeating the prefix as a hash tag puts all four in one slot, whatever the
+    // prefix, while caches with other prefixes land elsewhere. A prefix with a tag of its own
+    // ({tenant:7}:profile) keeps it: that tag comes first.
     const p = options.keyPrefix;
-    this.keys = { values: `${p}:values`, pending: `${p}:pending`, attempts: `${p}:attempts`, lock: `${p}:flush` };
+    const base = `${p}:{${p}}`;
+    this.keys = {
+      values: `${base}:values`,
+      pending: `${base}:pending`,
+      attempts: `${base}:attempts`,
+      lock: `${base}:flush`,
+    };
     this.maxAttempts = options.maxAttempts ?? 5;
     this.flushTimeoutMs = options.flushTimeoutMs ?? 30_000;
     this.redis.defineCommand('writeBehindLimitedWrite', { numberOfKeys: 3, lua: LIMITED_WRITE });

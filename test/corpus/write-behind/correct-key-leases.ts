@@ -123,7 +123,9 @@ export class WriteBehindCache {
       throw new RangeError(`maxBatchSize must be a positive integer, got ${options.maxBatchSize}`);
     }
     this.redis = options.redis;
-    const p = options.keyPrefix;
+    // The prefix repeated as a hash tag: one Redis Cluster slot for all five keys, which the
+    // scripts touch together.
+    const p = `${options.keyPrefix}:{${options.keyPrefix}}`;
     this.keys = {
       values: `${p}:values`,
       pending: `${p}:pending`,

@@ -71,7 +71,8 @@ export class WriteBehindCache {
       throw new RangeError(`maxBatchSize must be a positive integer, got ${options.maxBatchSize}`);
     }
     this.redis = options.redis;
-    const p = options.keyPrefix;
+    // The prefix repeated as a hash tag: one Redis Cluster slot for the keys a transaction touches.
+    const p = `${options.keyPrefix}:{${options.keyPrefix}}`;
     this.keys = { values: `${p}:values`, pending: `${p}:pending`, attempts: `${p}:attempts`, lock: `${p}:flush` };
     this.maxAttempts = options.maxAttempts ?? 5;
     this.flushTimeoutMs = options.flushTimeoutMs ?? 30_000;
