@@ -30,9 +30,13 @@ export interface FeedServiceOptions {
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
 
-// One pipeline per this many followers: a 50k-follower fan-out becomes 50 round trips, not 50k,
-// and no single pipeline buffers an unbounded reply.
-const PIPELINE_CHUNK = 1_000;
+// One round trip per this many followers: a 50k-follower fan-out becomes 50 round trips, not 50k,
+// and no single batch buffers an unbounded reply.
+const FEEDS_PER_TRIP = 1_000;
+
+// On a Redis Cluster the feeds and timelines below spread over every node (one key per user),
+// so their writes and reads are never one pipeline (ioredis refuses a pipeline whose keys live
+// on different nodes) but commands sent together with Promise.all: one round trip all the same.
 
 const feedKey = (userId: string) => `feed:${userId}`;
 // Posts that were NOT fanned out (their author was a celebrity when they were published).
@@ -41,8 +45,10 @@ const pulledKey = (authorId: string) => `pulled:${authorId}`;
 // Authors who have a pulled timeline. An author stays here after falling below the threshold,
 // because the posts they published as a celebrity still live only in their pulled timeline.
 const PULL_AUTHORS = 'pull-authors';
-const QUEUE = 'fanout:queue';
-const jobKey = (postId: string) => `fanout:job:${postId}`;
+// The queue and its job hashes share the hash tag {fanout}: on a cluster they sit in one slot,
+// so a job and its queue entry are written, and removed, in one MULTI.
+const QUEUE = '{fanout}:queue';
+const jobKey = (postId: string) => `{fanout}:job:${postId}`;
 
 /** A position in the total order of a feed: newer createdAt first, then larger id first. */
 interface Position {
@@ -80,20 +86,18 @@ export class FeedService {
 
     if (followers.length >= this.celebrityThreshold) {
       // One write however many followers: readers merge this timeline in at read time.
-      await this.redis
-        .pipeline()
-        .zadd(pulledKey(post.authorId), post.createdAt, post.id)
-        .zremrangebyrank(pulledKey(post.authorId), 0, -this.feedLength - 1)
-        .sadd(PULL_AUTHORS, post.authorId)
-        .exec()
-        .then(throwOnError);
+      await Promise.all([
+        ...push(this.redis, pulledKey(post.authorId), post, this.feedLength),
+        this.redis.sadd(PULL_AUTHORS, post.authorId),
+      ]);
       return { fannedOutTo: 0 };
     }
 
     if (this.queued) {
-      // The job lives in Redis, not in this process, so a restarted worker finds it.
+      // The job lives in Redis, not in this process, so a restarted worker finds it. Both keys or
+      // neither: a queued id without its job would read as a deleted post.
       await this.redis
-        .pipeline()
+        .multi()
         .hset(jobKey(post.id), { authorId: post.authorId, createdAt: post.createdAt, after: '' })
         .rpush(QUEUE, post.id)
         .exec()
@@ -118,21 +122,17 @@ export class FeedService {
     const following = (await this.graph.following(userId)).filter((id) => id !== userId);
 
     // Round trip 1: the precomputed feed, and which followed accounts have pulled posts.
-    const first = this.redis.pipeline();
-    const feedReads = queueRange(first, feedKey(userId), after, limit + 1);
-    if (following.length > 0) first.smismember(PULL_AUTHORS, ...following);
-    const replies = throwOnError(await first.exec());
-    const candidates = readRange(replies, 0, feedReads, after);
-    const isPulled = following.length > 0 ? (replies.at(-1)![1] as number[]) : [];
+    const [candidates, isPulled] = await Promise.all([
+      readRange(this.redis, feedKey(userId), after, limit + 1),
+      following.length > 0 ? this.redis.smismember(PULL_AUTHORS, ...following) : [],
+    ]);
 
     // Round trip 2: every pulled timeline at once, never one trip per celebrity.
     const pulledFrom = following.filter((_, i) => isPulled[i] === 1);
-    if (pulledFrom.length > 0) {
-      const second = this.redis.pipeline();
-      for (const authorId of pulledFrom) queueRange(second, pulledKey(authorId), after, limit + 1);
-      const pulled = throwOnError(await second.exec());
-      candidates.push(...readRange(pulled, 0, pulled.length, after));
-    }
+    const pulled = await Promise.all(
+      pulledFrom.map((authorId) => readRange(this.redis, pulledKey(authorId), after, limit + 1)),
+    );
+    candidates.push(...pulled.flat());
 
     // Merge. A post can sit in both a feed and a pulled timeline only if something went wrong
     // upstream; deduplicating by id keeps one bad write from showing a post twice.
@@ -157,17 +157,12 @@ export class FeedService {
   async deletePost(post: Post): Promise<void> {
     const followers = await this.graph.followers(post.authorId);
     // Drop a pending fan-out first, so a worker cannot write the post back afterwards.
-    await this.redis
-      .pipeline()
-      .lrem(QUEUE, 0, post.id)
-      .del(jobKey(post.id))
-      .zrem(pulledKey(post.authorId), post.id)
-      .exec()
-      .then(throwOnError);
-    for (const chunk of chunks(followers, PIPELINE_CHUNK)) {
-      const pipeline = this.redis.pipeline();
-      for (const followerId of chunk) pipeline.zrem(feedKey(followerId), post.id);
-      throwOnError(await pipeline.exec());
+    await Promise.all([
+      this.redis.multi().lrem(QUEUE, 0, post.id).del(jobKey(post.id)).exec().then(throwOnError),
+      this.redis.zrem(pulledKey(post.authorId), post.id),
+    ]);
+    for (const chunk of chunks(followers, FEEDS_PER_TRIP)) {
+      await Promise.all(chunk.map((followerId) => this.redis.zrem(feedKey(followerId), post.id)));
     }
   }
 
@@ -189,7 +184,7 @@ export class FeedService {
    * most one batch. Redoing is harmless because ZADD of the same member and score is a no-op.
    */
   async drainFanout(options: { maxFeeds?: number } = {}): Promise<{ feedsWritten: number; done: boolean }> {
-    const maxFeeds = options.maxFeeds ?? PIPELINE_CHUNK;
+    const maxFeeds = options.maxFeeds ?? FEEDS_PER_TRIP;
     let feedsWritten = 0;
 
     while (feedsWritten < maxFeeds) {
@@ -211,16 +206,15 @@ export class FeedService {
       const batch = remaining.slice(0, maxFeeds - feedsWritten);
       const post = { id: postId, createdAt: Number(job.createdAt) };
 
-      const pipeline = this.redis.pipeline();
-      for (const followerId of batch) queuePush(pipeline, feedKey(followerId), post, this.feedLength);
+      // Progress is recorded only once every feed of the batch has the post, in a round trip
+      // of its own: on a cluster the feeds and the job live on different nodes, so nothing
+      // orders a write to one after a write to another but waiting for the replies.
+      await this.pushToFeeds(batch, post);
       if (batch.length === remaining.length) {
-        pipeline.lrem(QUEUE, 0, postId).del(jobKey(postId));
+        await this.redis.multi().lrem(QUEUE, 0, postId).del(jobKey(postId)).exec().then(throwOnError);
       } else {
-        // Last in the pipeline: commands run in order, so progress is recorded only if every
-        // feed write before it ran.
-        pipeline.hset(jobKey(postId), 'after', batch.at(-1)!);
+        await this.redis.hset(jobKey(postId), 'after', batch.at(-1)!);
       }
-      throwOnError(await pipeline.exec());
       feedsWritten += batch.length;
     }
 
@@ -233,45 +227,41 @@ export class FeedService {
   }
 
   private async pushToFeeds(followers: string[], post: Position) {
-    for (const chunk of chunks(followers, PIPELINE_CHUNK)) {
-      const pipeline = this.redis.pipeline();
-      for (const followerId of chunk) queuePush(pipeline, feedKey(followerId), post, this.feedLength);
-      throwOnError(await pipeline.exec());
+    for (const chunk of chunks(followers, FEEDS_PER_TRIP)) {
+      await Promise.all(chunk.flatMap((followerId) => push(this.redis, feedKey(followerId), post, this.feedLength)));
     }
   }
 }
 
-type Pipeline = ReturnType<Redis['pipeline']>;
 type Replies = Array<[Error | null, unknown]>;
 
-function queuePush(pipeline: Pipeline, key: string, post: Position, feedLength: number) {
-  // Score = createdAt; equal scores sort by member, so Redis keeps our exact order, and trimming
-  // the lowest ranks always drops the oldest entries.
-  pipeline.zadd(key, post.createdAt, post.id).zremrangebyrank(key, 0, -feedLength - 1);
+/**
+ * A post's writes into one sorted set: ZADD, then trim to the newest `feedLength`. Score =
+ * createdAt; equal scores sort by member, so Redis keeps our exact order, and trimming the lowest
+ * ranks always drops the oldest entries. Both commands name one key, so even on a cluster they
+ * travel on one connection to one node, and Redis runs them in the order sent.
+ */
+function push(redis: Redis, key: string, post: Position, feedLength: number): Promise<unknown>[] {
+  return [redis.zadd(key, post.createdAt, post.id), redis.zremrangebyrank(key, 0, -feedLength - 1)];
 }
 
 /**
- * Queues the reads that return the first `limit` entries of a key after `after`, newest first.
- * With a cursor that is two reads: the entries sharing the cursor's createdAt (a few at most,
- * and the key is bounded anyway) and the `limit` entries strictly older. Returns how many
- * commands it queued.
+ * The first `limit` entries of a key after `after`, newest first. With a cursor that is two
+ * reads, sent together: the entries sharing the cursor's createdAt (a few at most, and the key is
+ * bounded anyway) and the `limit` entries strictly older. Both leave before this awaits, so they
+ * share the round trip of whatever the caller sends alongside.
  */
-function queueRange(pipeline: Pipeline, key: string, after: Position | null, limit: number): number {
-  if (after === null) {
-    pipeline.zrevrange(key, 0, limit - 1, 'WITHSCORES');
-    return 1;
-  }
-  pipeline
-    .zrevrangebyscore(key, after.createdAt, after.createdAt, 'WITHSCORES')
-    .zrevrangebyscore(key, `(${after.createdAt}`, '-inf', 'WITHSCORES', 'LIMIT', 0, limit);
-  return 2;
-}
-
-/** Positions from `count` WITHSCORES replies starting at `start`, keeping those after `after`. */
-function readRange(replies: Replies, start: number, count: number, after: Position | null): Position[] {
+async function readRange(redis: Redis, key: string, after: Position | null, limit: number): Promise<Position[]> {
+  const replies = await Promise.all(
+    after === null
+      ? [redis.zrevrange(key, 0, limit - 1, 'WITHSCORES')]
+      : [
+          redis.zrevrangebyscore(key, after.createdAt, after.createdAt, 'WITHSCORES'),
+          redis.zrevrangebyscore(key, `(${after.createdAt}`, '-inf', 'WITHSCORES', 'LIMIT', 0, limit),
+        ],
+  );
   const positions: Position[] = [];
-  for (const [, reply] of replies.slice(start, start + count)) {
-    const flat = reply as string[];
+  for (const flat of replies) {
     for (let i = 0; i < flat.length; i += 2) {
       const position = { id: flat[i]!, createdAt: Number(flat[i + 1]) };
       if (after === null || isAfter(position, after)) positions.push(position);
@@ -281,7 +271,7 @@ function readRange(replies: Replies, start: number, count: number, after: Positi
 }
 
 function throwOnError(replies: Replies | null): Replies {
-  if (replies === null) throw new Error('pipeline was discarded');
+  if (replies === null) throw new Error('MULTI was discarded');
   for (const [error] of replies) if (error) throw error;
   return replies;
 }
