@@ -66,12 +66,23 @@ function describeKeys(keys: string[], prefix: string, withNode = false): string 
 const PREFIX_NOTE = (prefix: string) =>
   prefix ? ` Slots are of the full key, with the test's prefix "${prefix}", which holds no hash tag.` : '';
 
+/** The learner's own keys with a shared tag, e.g. {report:7} and {report:7}:lock, when they share a start. */
+function taggedExample(keys: string[]): string {
+  const unique = [...new Set(keys)].filter((key) => !key.includes('{'));
+  let common = unique[0] ?? '';
+  for (const key of unique) while (!key.startsWith(common)) common = common.slice(0, -1);
+  const tag = common.replace(/[:._-]+$/, '');
+  if (unique.length < 2 || !tag) return '{order:42}:items and {order:42}:total share a slot';
+  const shown = unique.slice(0, 3).map((key) => `{${tag}}${key.slice(tag.length)}`);
+  return `${shown.join(' and ')}${unique.length > 3 ? ' (and so on)' : ''} would share a slot`;
+}
+
 function crossSlotHelp(what: string, keys: string[], prefix: string): string {
   return (
     `${what} used keys in different hash slots: ${describeKeys(keys, prefix)}.${PREFIX_NOTE(prefix)} ` +
     'On a Redis Cluster every key of one command, script or MULTI must live in one slot, or it fails like this. ' +
-    'Give the keys that must change together one hash tag, the part in braces that Redis hashes alone: ' +
-    '{order:42}:items and {order:42}:total share a slot (build every key of the step from the same tag).'
+    `Give the keys that must change together one hash tag, the part in braces that Redis hashes alone: ${taggedExample(keys)} ` +
+    '(build every key of the step from the same tag).'
   );
 }
 

@@ -134,6 +134,7 @@ describe('cluster rules on the mock (--cluster-rules)', () => {
     expect(error.message).toContain('stock (slot ');
     expect(error.message).toContain('stock:lock (slot ');
     expect(error.message).toMatch(/hash tag/);
+    expect(error.message, "the fix is shown on the learner's own keys").toContain('{stock} and {stock}:lock');
   });
 
   test('a pipeline across nodes says how to group by node or send commands together', async () => {
